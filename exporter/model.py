@@ -1,0 +1,265 @@
+"""The campaign model: Wolkvox's raw campaign rows in, typed frozen records out.
+
+Everything here is pure: no I/O, no clock, no logging. Wolkvox sends every campaign field as a
+string (numbers included), may pad or empty any of them, and may use words outside its own
+documented vocabulary (see API.md). The rules, one row at a time:
+
+- a value that is empty is *missing* (``None``), never 0;
+- a value that is present but cannot be read is missing too, and reported as a ``Problem``;
+- a bad field never costs the rest of its row, and a bad row never costs the other rows;
+- a row without a ``campaign_id`` is dropped; a repeated ``campaign_id`` keeps the first row.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+STARTED = "started"
+STOPPED = "stopped"
+UNKNOWN = "unknown"
+#: The states of ``wolkvox_campaign_status``. Wolkvox documents ``Started``/``Stopped``;
+#: other Wolkvox APIs write them in lowercase, so they are compared case-insensitively.
+CAMPAIGN_STATES: tuple[str, ...] = (STARTED, STOPPED, UNKNOWN)
+
+#: Fields whose problems are counted in ``wolkvox_parse_errors_total{field}``. ``row`` is a row
+#: that is not a JSON object at all.
+PARSE_FIELDS: tuple[str, ...] = (
+    "row",
+    "campaign_id",
+    "campaign_name",
+    "campaign_description",
+    "type_campaign",
+    "status",
+    "records",
+    "speed",
+    "dial_mode",
+    "last_use",
+    "recycled",
+    "turbo_dial",
+    "skill_id",
+)
+
+_TURBO_DIAL = {"yes": True, "si": True, "sí": True, "true": True, "1": True,
+               "no": False, "false": False, "0": False}  # fmt: skip
+_LAST_USE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_NEVER_USED = {"0000-00-00 00:00:00", "0000-00-00"}
+_MAX_SHOWN = 40  # characters of a bad value quoted in a problem, so a huge value cannot flood logs
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """One Wolkvox outbound campaign as read from one row of ``api=campaigns``.
+
+    Text fields are stripped strings ("" when missing). Numbers are ``None`` when missing or
+    unreadable. ``status`` is one of ``CAMPAIGN_STATES``. ``last_use`` is Unix time in seconds,
+    read in the operation's time zone (Wolkvox writes local time without a zone).
+    """
+
+    campaign_id: str
+    name: str = ""
+    description: str = ""
+    campaign_type: str = ""
+    status: str = UNKNOWN
+    records: int | None = None
+    speed: int | None = None
+    recycled: int | None = None
+    turbo_dial: bool | None = None
+    dial_mode: str = ""
+    skill_id: str = ""
+    last_use: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A value that could not be read. ``field`` is one of ``PARSE_FIELDS``."""
+
+    field: str
+    campaign_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"campaign {self.campaign_id}" if self.campaign_id else "a campaign row"
+        return f"{where}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCampaigns:
+    """The outcome of ``parse_campaigns``: the good campaigns, in API order, and the problems."""
+
+    campaigns: tuple[Campaign, ...]
+    problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationState:
+    """What the exporter knows about one operation: an immutable snapshot, swapped whole.
+
+    Times are Unix seconds (``None`` until the first attempt or success); ``campaigns`` is the
+    last good data, kept through failed refreshes. ``last_result`` is ``"ok"`` or a failure
+    reason, ``None`` before the first attempt ends. The counters are totals since start.
+    """
+
+    operation: str
+    refresh_interval: float
+    max_data_age: float = 0.0
+    campaigns: tuple[Campaign, ...] = ()
+    last_success: float | None = None
+    last_attempt: float | None = None
+    last_duration: float | None = None
+    last_result: str | None = None
+    next_attempt: float | None = None
+    api_requests: Mapping[str, int] = field(default_factory=dict)
+    failures: Mapping[str, int] = field(default_factory=dict)
+    parse_errors: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def up(self) -> bool:
+        """True when the last refresh succeeded."""
+        return self.last_result == "ok"
+
+    def data_is_fresh(self, now: float) -> bool:
+        """True when the campaigns may be served at ``now`` (``max_data_age`` 0: always)."""
+        if self.last_success is None:
+            return False
+        return self.max_data_age <= 0 or now - self.last_success <= self.max_data_age
+
+
+def parse_campaigns(rows: Iterable[object], tz: ZoneInfo) -> ParsedCampaigns:
+    """Turn the rows of ``data`` into campaigns; never raises.
+
+    ``rows`` are the JSON values of the envelope's ``data`` list; ``tz`` is the zone in which
+    Wolkvox wrote ``last_use``. A repeated ``campaign_id`` keeps its first row and reports the
+    others under the field ``campaign_id``.
+    """
+    campaigns: list[Campaign] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for row in rows:
+        if not isinstance(row, Mapping):
+            problems.append(Problem("row", None, f"not an object: {_show(row)}"))
+            continue
+        campaign, row_problems = parse_campaign(row, tz)
+        problems.extend(row_problems)
+        if campaign is None:
+            continue
+        if campaign.campaign_id in seen:
+            problems.append(Problem("campaign_id", campaign.campaign_id, "repeated; first kept"))
+            continue
+        seen.add(campaign.campaign_id)
+        campaigns.append(campaign)
+    return ParsedCampaigns(tuple(campaigns), tuple(problems))
+
+
+def parse_campaign(
+    row: Mapping[str, object], tz: ZoneInfo
+) -> tuple[Campaign | None, list[Problem]]:
+    """Read one campaign row; ``None`` when it has no usable ``campaign_id``."""
+    problems: list[Problem] = []
+    campaign_id = _raw(row, "campaign_id", None, problems)
+    if not campaign_id:
+        if not problems:
+            problems.append(Problem("campaign_id", None, "missing; row dropped"))
+        return None, problems
+    cid = campaign_id
+    campaign = Campaign(
+        campaign_id=cid,
+        name=_raw(row, "campaign_name", cid, problems),
+        description=_raw(row, "campaign_description", cid, problems),
+        campaign_type=_raw(row, "type_campaign", cid, problems).lower(),
+        status=_status(row, cid, problems),
+        records=_count(row, "records", cid, problems),
+        speed=_count(row, "speed", cid, problems, maximum=100),
+        recycled=_count(row, "recycled", cid, problems),
+        turbo_dial=_turbo_dial(row, cid, problems),
+        dial_mode=_raw(row, "dial_mode", cid, problems),
+        skill_id=_raw(row, "skill_id", cid, problems),
+        last_use=_last_use(row, tz, cid, problems),
+    )
+    return campaign, problems
+
+
+def parse_last_use(value: str, tz: ZoneInfo) -> float:
+    """``"YYYY-MM-DD HH:MM:SS"`` local time in ``tz`` -> Unix seconds; ValueError if unreadable."""
+    if not _LAST_USE.fullmatch(value):
+        raise ValueError("expected YYYY-MM-DD HH:MM:SS")
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz).timestamp()
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _raw(row: Mapping[str, object], name: str, cid: str | None, problems: list[Problem]) -> str:
+    """The field as a stripped string; numbers are accepted as their decimal text."""
+    value = row.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):  # bool is an int: never let true become "True" or 1 silently
+        problems.append(Problem(name, cid, f"expected a string, got {_show(value)}"))
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value))
+    problems.append(Problem(name, cid, f"expected a string, got {_show(value)}"))
+    return ""
+
+
+def _count(
+    row: Mapping[str, object],
+    name: str,
+    cid: str,
+    problems: list[Problem],
+    maximum: int | None = None,
+) -> int | None:
+    text = _raw(row, name, cid, problems)
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        problems.append(Problem(name, cid, f"not a whole number: {_show(text)}"))
+        return None
+    value = int(text)
+    if maximum is not None and value > maximum:
+        problems.append(Problem(name, cid, f"{value} is above {maximum}"))
+        return None
+    return value
+
+
+def _status(row: Mapping[str, object], cid: str, problems: list[Problem]) -> str:
+    text = _raw(row, "status", cid, problems).lower()
+    if text in (STARTED, STOPPED):
+        return text
+    if text:
+        problems.append(Problem("status", cid, f"unknown status {_show(text)}"))
+    return UNKNOWN
+
+
+def _turbo_dial(row: Mapping[str, object], cid: str, problems: list[Problem]) -> bool | None:
+    text = _raw(row, "turbo_dial", cid, problems).lower()
+    if not text:
+        return None
+    if text in _TURBO_DIAL:
+        return _TURBO_DIAL[text]
+    problems.append(Problem("turbo_dial", cid, f"expected yes or no: {_show(text)}"))
+    return None
+
+
+def _last_use(
+    row: Mapping[str, object], tz: ZoneInfo, cid: str, problems: list[Problem]
+) -> float | None:
+    text = _raw(row, "last_use", cid, problems)
+    if not text or text in _NEVER_USED:
+        return None
+    try:
+        return parse_last_use(text, tz)
+    except ValueError:
+        problems.append(Problem("last_use", cid, f"expected YYYY-MM-DD HH:MM:SS: {_show(text)}"))
+        return None

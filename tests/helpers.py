@@ -1,0 +1,67 @@
+"""Shared test helpers: samples, reading an exposition, waiting without sleeping blindly."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+DATA = Path(__file__).parent / "data"
+SAMPLES = DATA / "samples"
+
+
+def sample_body(name: str) -> bytes:
+    """The bytes of ``tests/data/samples/<name>.json``."""
+    return (SAMPLES / f"{name}.json").read_bytes()
+
+
+def sample_json(name: str) -> Any:
+    """The parsed JSON of a sample."""
+    return json.loads(sample_body(name))
+
+
+def samples_of(text: str) -> list[Sample]:
+    """Every sample of a text exposition, parsed by prometheus_client's own parser."""
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one sample ``name`` whose labels include ``labels``; None if absent.
+
+    Raises AssertionError when several samples match, so a test cannot pass by accident.
+    """
+    found = [
+        s.value
+        for s in samples_of(text)
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+    assert len(found) <= 1, f"{len(found)} samples of {name} match {labels}"
+    return found[0] if found else None
+
+
+def series(text: str, name: str, **labels: str) -> list[Sample]:
+    """All samples named ``name`` whose labels include ``labels``."""
+    return [
+        s
+        for s in samples_of(text)
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
+    """Check ``predicate`` until it holds or ``timeout`` passes; for state in another process,
+    where no event can be awaited. Returns the last answer."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        pause.wait(step)

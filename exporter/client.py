@@ -1,0 +1,227 @@
+"""The Wolkvox campaigns API client: one call, its deadlines, and what the answer means.
+
+Only this module speaks HTTP to Wolkvox. It returns raw campaign rows; reading their fields is
+``model.parse_campaigns``' job, and deciding when to call is the refresher's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+import urllib3.exceptions
+
+from exporter import __version__
+from exporter.errors import WolkvoxError
+
+USER_AGENT = f"wolkvox-exporter/{__version__}"
+#: Seconds to wait for a TCP connection. Wolkvox's IP allowlist shows up as a connection that
+#: never answers, so this is kept well below the whole-request deadline.
+CONNECT_TIMEOUT = 10.0
+_CHUNK = 64 * 1024
+_MAX_SHOWN = 120  # characters of Wolkvox's msg quoted in an error
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """A successful answer: its HTTP status and the JSON values of ``data`` (possibly empty)."""
+
+    status: int
+    rows: tuple[object, ...]
+
+
+class CampaignsClient:
+    """Calls ``GET <url>`` with the ``wolkvox-token`` header, under one whole-request deadline.
+
+    ``timeout`` (seconds) bounds the whole call, body included: Wolkvox lets a call run 60 s on
+    the server. Redirects are never followed (the token must not reach another host). Bodies
+    are decoded as UTF-8 whatever the Content-Type says, and refused past
+    ``max_response_bytes`` decoded bytes, so neither a huge nor a compressed body can exhaust
+    memory. Not thread-safe per token by design: the refresher makes one call at a time.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        max_response_bytes: int,
+        server: str | None = None,
+        session: requests.Session | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._max_bytes = max_response_bytes
+        self._server = server
+        self._session = session or requests.Session()
+        self._monotonic = monotonic
+
+    def fetch(self, token: str) -> ApiResponse:
+        """Make one call; return the campaign rows or raise ``WolkvoxError`` with a reason.
+
+        Every call made, failed or not, costs one unit of the operation's daily quota. The
+        raised error carries the HTTP status (``None`` when no response came back) and a
+        message that never contains the token.
+        """
+        headers = {
+            "wolkvox-token": token,
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        if self._server:
+            headers["wolkvox_server"] = self._server  # sent by Wolkvox's own clients; harmless
+        deadline = self._monotonic() + self._timeout
+        try:
+            response = self._session.get(
+                self._url,
+                headers=headers,
+                timeout=(min(CONNECT_TIMEOUT, self._timeout), self._timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout as exc:
+            raise WolkvoxError("timeout", f"no answer within {self._timeout:g}s") from exc
+        except requests.RequestException as exc:
+            raise WolkvoxError("connection_error", _scrub(_describe(exc), token)) from exc
+        with response:
+            status = response.status_code
+            if 300 <= status < 400:
+                raise WolkvoxError("redirect", f"HTTP {status} redirect not followed", status)
+            body = self._read_body(response, deadline, status)
+        if 200 <= status < 300:
+            return ApiResponse(status, tuple(parse_envelope(body, status, token)))
+        raise error_for_status(status, body, token)
+
+    def _read_body(self, response: requests.Response, deadline: float, status: int) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise _too_large(self._max_bytes, status)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                # read1 returns what one socket read brings, so a server that trickles bytes
+                # cannot hold the call past the deadline.
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise _too_large(self._max_bytes, status)
+                chunks.append(chunk)
+                if self._monotonic() > deadline:
+                    raise WolkvoxError(
+                        "timeout", f"answer not complete in {self._timeout:g}s", status
+                    )
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise WolkvoxError("timeout", f"answer stalled for {self._timeout:g}s", status) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise WolkvoxError("bad_response", "body could not be decompressed", status) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise WolkvoxError("connection_error", "connection broken mid-answer", status) from exc
+        return b"".join(chunks)
+
+
+def parse_envelope(body: bytes, status: int, token: str = "") -> list[object]:
+    """Read Wolkvox's ``{code, error, msg, data}`` envelope of a 2xx answer; pure.
+
+    Returns the rows of ``data``: ``[]`` for ``[]``, ``null`` or a missing key, ``[obj]`` for a
+    single object (API.md: all occur). ``code`` is ignored (Wolkvox sends 200, "200", "0" and
+    ""). A 2xx envelope whose ``error`` names a failure and that carries no data is read like
+    the HTTP error it describes. Raises ``WolkvoxError`` (``bad_response`` and friends).
+    """
+    envelope = _decode_json(body, status)
+    if not isinstance(envelope, dict):
+        raise WolkvoxError("bad_response", f"expected a JSON object, got {_kind(envelope)}", status)
+    data = envelope.get("data")
+    error = envelope.get("error")
+    if isinstance(error, str) and error.strip().lower() not in ("", "null") and not data:
+        raise _classify(403 if "FORBIDDEN" in error.upper() else status, envelope, token)
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        return [data]
+    if isinstance(data, list):
+        return data
+    raise WolkvoxError("bad_response", f"data is {_kind(data)}, expected a list", status)
+
+
+def error_for_status(status: int, body: bytes, token: str = "") -> WolkvoxError:
+    """The ``WolkvoxError`` for a non-2xx answer; the three 403s differ only in ``msg``."""
+    try:
+        envelope = _decode_json(body, status)
+    except WolkvoxError:
+        envelope = None
+    return _classify(status, envelope if isinstance(envelope, dict) else {}, token)
+
+
+def _classify(status: int, envelope: dict[str, object], token: str) -> WolkvoxError:
+    msg = envelope.get("msg")
+    text = msg.strip() if isinstance(msg, str) else ""
+    upper = text.upper()
+    if status == 401 or "VALIDATE TOKEN" in upper or "ENTER THE WOLKVOX-TOKEN" in upper:
+        reason = "invalid_token"
+    elif "TOKEN LIMIT" in upper:
+        reason = "quota_exceeded"
+    elif "SIMULTANEOUS" in upper:
+        reason = "concurrency_limit"
+    elif status == 403:
+        reason = "forbidden"  # maintenance windows answer 403 with another message
+    elif status == 400:
+        reason = "bad_request"
+    elif status == 404:
+        reason = "not_found"
+    elif 400 <= status < 500:
+        reason = "http_4xx"
+    elif status >= 500:
+        reason = "http_5xx"
+    else:
+        reason = "bad_response"
+    shown = _scrub(text[:_MAX_SHOWN], token)
+    return WolkvoxError(reason, f"HTTP {status}" + (f": {shown}" if shown else ""), status)
+
+
+def _decode_json(body: bytes, status: int) -> object:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise WolkvoxError("bad_response", "body is not UTF-8", status) from exc
+    if not text.strip():
+        raise WolkvoxError("bad_response", "empty body", status)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        what = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
+        raise WolkvoxError("bad_response", f"body is {what}", status) from exc
+
+
+def _kind(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")  # fmt: skip
+
+
+def _too_large(limit: int, status: int) -> WolkvoxError:
+    return WolkvoxError("response_too_large", f"body exceeds max_response_bytes ({limit})", status)
+
+
+def _describe(exc: requests.RequestException) -> str:
+    """A short, token-free description of a connection failure (no URL with secrets in it)."""
+    root: BaseException = exc
+    while root.__cause__ is not None or root.__context__ is not None:
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    name = type(root).__name__
+    text = str(root)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "getaddrinfo" in text:
+        return "host name not resolved"
+    return f"connection failed ({name})"
+
+
+def _scrub(text: str, token: str) -> str:
+    return text.replace(token, "<token>") if token else text

@@ -1,0 +1,189 @@
+"""The HTTP side: ``/metrics``, a landing page, ``/healthz`` and ``/ready``, served by cheroot.
+
+cheroot is a well-kept WSGI server with a bounded worker pool and idle-client timeouts, and it
+can do TLS; prometheus_client's own server binds metrics to every path and bounds nothing.
+This module knows nothing of Wolkvox: the caller hands it callables for health and status.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cheroot import wsgi
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+#: Worker threads: enough for a few Prometheus servers and people, bounded so a flood queues.
+THREADS = 8
+#: Seconds a client may stay idle or slow before cheroot drops it.
+CLIENT_TIMEOUT = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the app serves: its name, version, metrics path, and live probes.
+
+    ``status()`` returns rows for the landing page's table, each a mapping of column to text;
+    ``healthy()`` backs ``/healthz`` and ``ready()`` backs ``/ready``.
+    """
+
+    name: str
+    version: str
+    telemetry_path: str
+    registry: CollectorRegistry
+    status: Callable[[], Sequence[Mapping[str, str]]]
+    healthy: Callable[[], bool]
+    ready: Callable[[], bool]
+
+
+def create_app(site: Site) -> WsgiApp:
+    """Return the WSGI app; unknown paths get 404, other methods than GET/HEAD 405."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            return _text(start_response, "405 Method Not Allowed", "method not allowed\n")
+        if path == site.telemetry_path:
+            return _metrics(site.registry, environ, start_response)
+        if path == "/":
+            return _landing(site, start_response)
+        if path == "/healthz":
+            ok = site.healthy()
+            return _text(start_response, "200 OK" if ok else "503 Service Unavailable",
+                         "ok\n" if ok else "a refresher has stopped\n")  # fmt: skip
+        if path == "/ready":
+            ok = site.ready()
+            return _text(start_response, "200 OK" if ok else "503 Service Unavailable",
+                         "ready\n" if ok else "waiting for the first refresh\n")  # fmt: skip
+        return _text(start_response, "404 Not Found", "not found\n")
+
+    return app
+
+
+def _metrics(
+    registry: CollectorRegistry, environ: dict[str, Any], start_response: StartResponse
+) -> Iterable[bytes]:
+    encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+    body = encoder(registry)
+    headers = [("Content-Type", content_type)]
+    if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+        body = gzip.compress(body, compresslevel=6)
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(len(body))))
+    start_response("200 OK", headers)
+    return [body]
+
+
+def _landing(site: Site, start_response: StartResponse) -> Iterable[bytes]:
+    rows = site.status()
+    columns = list(rows[0]) if rows else []
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(row.get(c, ''))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    name, version = html.escape(site.name), html.escape(site.version)
+    path = html.escape(site.telemetry_path, quote=True)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{name}</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em .8em;text-align:left}}</style>
+</head><body>
+<h1>{name}</h1>
+<p>Version {version}. <a href="{path}">Metrics</a> · <a href="/healthz">Health</a> ·
+<a href="/ready">Ready</a></p>
+<h2>Operations</h2>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+</body></html>
+"""
+    data = page.encode()
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(data)))],
+    )
+    return [data]
+
+
+def _text(start_response: StartResponse, status: str, text: str) -> Iterable[bytes]:
+    data = text.encode()
+    start_response(
+        status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))]
+    )
+    return [data]
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """``"HOST:PORT"``, ``":PORT"`` or ``"[V6]:PORT"`` -> (host, port); ValueError if not.
+
+    An empty host means every interface, IPv6 and IPv4 (``"::"``, dual-stack).
+    """
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. :9870, 127.0.0.1:9870, [::]:9870)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{value!r}: put an IPv6 address in brackets, e.g. [::1]:9870")
+    return host or "::", int(port)
+
+
+class WebServer:
+    """A running cheroot server in a daemon thread; ``stop()`` ends it within ~1 s."""
+
+    def __init__(self, app: WsgiApp, host: str, port: int) -> None:
+        self._server = wsgi.Server(
+            (host, port),
+            app,
+            numthreads=THREADS,
+            max=THREADS,
+            request_queue_size=64,
+            timeout=CLIENT_TIMEOUT,
+            shutdown_timeout=1,
+            server_name="wolkvox-exporter",
+        )
+        self._server.prepare()  # binds now, so a busy port fails here, before the thread
+        self._thread = threading.Thread(target=self._server.serve, name="web", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound (host, port); the port is real even when 0 was asked for."""
+        host, port = self._server.bind_addr[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        """A URL for humans and logs: the any-address is shown as localhost."""
+        host, port = self.address
+        shown = "localhost" if host in ("::", "0.0.0.0") else host
+        return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+    def start(self) -> WebServer:
+        """Start serving; returns self."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting and close the workers."""
+        self._server.stop()
+        self._thread.join(2)
+
+
+def serve(app: WsgiApp, listen_address: str) -> WebServer:
+    """Bind ``listen_address`` and serve ``app``; OSError when the address cannot be bound."""
+    host, port = parse_listen_address(listen_address)
+    try:
+        return WebServer(app, host, port).start()
+    except OSError:
+        if host != "::":
+            raise
+        # No IPv6 on this host: the any-address falls back to every IPv4 interface.
+        return WebServer(app, "0.0.0.0", port).start()

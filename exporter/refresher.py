@@ -1,0 +1,252 @@
+"""The background refresh: one thread per operation, calling Wolkvox on its allowed interval.
+
+Wolkvox's rules of use, which this module enforces under every fault (API.md):
+
+- one request at a time per token: the next call starts only after the previous returned,
+  also across operations that share a token (``TokenGate``);
+- one consumption per token every ``refresh_interval`` (Wolkvox documents 5 minutes); a failed
+  call costs quota too, so a failure is retried at the next regular interval plus a little
+  jitter, never sooner;
+- after ``TOKEN LIMIT EXCEEDED`` no call is made before the quota resets. Wolkvox does not say
+  when that is; we assume the next midnight in the operation's time zone.
+
+State is published by swapping one immutable ``OperationState``; readers never block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from exporter.client import ApiResponse
+from exporter.config import OperationConfig
+from exporter.errors import FAILURE_REASONS, ConfigError, WolkvoxError
+from exporter.model import PARSE_FIELDS, OperationState, parse_campaigns
+
+log = logging.getLogger(__name__)
+
+Fetch = Callable[[str], ApiResponse]
+#: Jitter added to a retry after a failure: at most this share of the interval, and 30 s.
+JITTER_SHARE = 0.1
+MAX_JITTER = 30.0
+
+
+class TokenGate:
+    """Grants one caller at a time per token, and spaces calls on a token by the interval.
+
+    Tokens are keyed by their SHA-256 so the gate holds no secret in clear. Shared by every
+    refresher of a process: two operations configured with one token never overlap.
+    """
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._last_start: dict[str, float] = {}
+
+    @contextmanager
+    def hold(self, token: str, spacing: float, stop: threading.Event) -> Iterator[bool]:
+        """Yield True once the token is free and ``spacing`` s passed since its last call
+        started; yield False if ``stop`` is set first (the caller must then not call)."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        while not lock.acquire(timeout=0.25):
+            if stop.is_set():
+                yield False
+                return
+        try:
+            while True:
+                with self._guard:
+                    last = self._last_start.get(key)
+                wait = 0.0 if last is None else last + spacing - self._monotonic()
+                if wait <= 0 or stop.wait(wait):
+                    break
+            if stop.is_set():
+                yield False
+                return
+            with self._guard:
+                self._last_start[key] = self._monotonic()
+            yield True
+        finally:
+            lock.release()
+
+
+class Refresher:
+    """Keeps one operation's ``OperationState`` fresh from a background thread.
+
+    ``fetch`` makes one Wolkvox call with a token (``CampaignsClient.fetch``). ``clock`` is
+    wall time for timestamps, ``monotonic`` drives the schedule, ``rng`` the jitter: all are
+    injectable so tests need no patching. ``stop()`` does not wait for an in-flight call: the
+    thread is a daemon and its result is discarded.
+    """
+
+    def __init__(
+        self,
+        operation: OperationConfig,
+        fetch: Fetch,
+        gate: TokenGate,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.operation = operation
+        self._fetch = fetch
+        self._gate = gate
+        self._clock = clock
+        self._monotonic = monotonic
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._api_requests: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter(dict.fromkeys(FAILURE_REASONS, 0))
+        self._parse_errors: Counter[str] = Counter(dict.fromkeys(PARSE_FIELDS, 0))
+        self._state = OperationState(
+            operation=operation.name,
+            refresh_interval=operation.refresh_interval,
+            max_data_age=operation.max_data_age,
+            failures=dict(self._failures),
+            parse_errors=dict(self._parse_errors),
+        )
+
+    @property
+    def state(self) -> OperationState:
+        """The latest snapshot; reading it never blocks."""
+        return self._state
+
+    @property
+    def alive(self) -> bool:
+        """True while the refresh thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the thread; the first refresh begins at once."""
+        self._thread = threading.Thread(
+            target=self._run, name=f"refresh-{self.operation.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Ask the thread to stop and wait at most ``timeout`` s (not for a Wolkvox call)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def refresh_once(self) -> OperationState:
+        """Make one attempt now (waiting for the token gate) and return the new state.
+
+        The state's ``next_attempt`` says when the schedule would call again (Unix time).
+        """
+        self._schedule(self._attempt())
+        return self._state
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # The broad catch: a bug must not end the refresher; it becomes internal_error.
+            try:
+                next_in = self._attempt()
+            except Exception:
+                log.exception("refresh crashed", extra={"operation": self.operation.name})
+                self._record_failure("internal_error", None, 0.0, self._clock())
+                next_in = self.operation.refresh_interval
+            self._stop.wait(self._schedule(next_in))
+
+    def _schedule(self, delay: float) -> float:
+        delay = max(0.0, delay)
+        self._publish(next_attempt=self._clock() + delay)
+        return delay
+
+    def _attempt(self) -> float:
+        """One refresh; returns the seconds until the next one should start."""
+        op = self.operation
+        started_mono = self._monotonic()
+        try:
+            token = op.token.read()
+        except ConfigError as exc:
+            # No call was made, so no quota spent; the token is what the user must fix.
+            self._record_failure("invalid_token", str(exc), 0.0, self._clock())
+            return self._failure_delay()
+        with self._gate.hold(token, op.refresh_interval, self._stop) as granted:
+            if not granted:
+                return 0.0
+            started_mono = self._monotonic()
+            attempt_at = self._clock()
+            try:
+                response = self._fetch(token)
+            except WolkvoxError as exc:
+                duration = self._monotonic() - started_mono
+                self._api_requests[str(exc.status) if exc.status else "error"] += 1
+                self._record_failure(exc.reason, str(exc), duration, attempt_at)
+                if exc.reason == "quota_exceeded":
+                    return self._until_quota_resets()
+                return self._failure_delay() - duration
+            duration = self._monotonic() - started_mono
+        self._api_requests[str(response.status)] += 1
+        self._record_success(response, duration, attempt_at)
+        return op.refresh_interval - duration
+
+    def _record_success(self, response: ApiResponse, duration: float, at: float) -> None:
+        parsed = parse_campaigns(response.rows, self.operation.timezone)
+        for problem in parsed.problems:
+            self._parse_errors[problem.field] += 1
+            log.debug("campaign value skipped: %s", problem, extra=self._extra())
+        if parsed.problems:
+            log.warning(
+                "%d campaign values could not be read; run with --log.level debug to see them",
+                len(parsed.problems),
+                extra=self._extra(),
+            )
+        if not self._state.up:
+            log.info("refresh succeeded: %d campaigns", len(parsed.campaigns), extra=self._extra())
+        self._publish(
+            campaigns=parsed.campaigns,
+            last_success=at + duration,
+            last_attempt=at,
+            last_duration=duration,
+            last_result="ok",
+        )
+
+    def _record_failure(self, reason: str, message: str | None, duration: float, at: float) -> None:
+        self._failures[reason] += 1
+        log.warning(
+            "refresh failed: %s", message or reason, extra={**self._extra(), "reason": reason}
+        )
+        self._publish(last_attempt=at, last_duration=duration, last_result=reason)
+
+    def _publish(self, **changes: object) -> None:
+        self._state = dataclasses.replace(
+            self._state,
+            api_requests=dict(self._api_requests),
+            failures=dict(self._failures),
+            parse_errors=dict(self._parse_errors),
+            **changes,  # type: ignore[arg-type]
+        )
+
+    def _failure_delay(self) -> float:
+        interval = self.operation.refresh_interval
+        return interval + self._rng.uniform(0, min(interval * JITTER_SHARE, MAX_JITTER))
+
+    def _until_quota_resets(self) -> float:
+        now = datetime.fromtimestamp(self._clock(), self.operation.timezone)
+        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
+        wait = max(midnight.timestamp() - now.timestamp(), 0.0) + self._rng.uniform(0, MAX_JITTER)
+        log.warning(
+            "daily token quota spent; next call after midnight %s (in %.0f s); Wolkvox does not "
+            "document when the quota resets",
+            self.operation.timezone.key,
+            wait,
+            extra=self._extra(),
+        )
+        return max(wait, self.operation.refresh_interval)
+
+    def _extra(self) -> dict[str, str]:
+        return {"operation": self.operation.name}

@@ -1,0 +1,21 @@
+# wolkvox-exporter: the same install as the README and CI (pip install .), as a non-root user.
+FROM python:3.11-slim
+
+WORKDIR /src
+COPY pyproject.toml README.md LICENSE ./
+COPY exporter ./exporter
+RUN pip install --no-cache-dir . && rm -rf /src
+
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wolkvox
+USER 10001
+WORKDIR /
+
+EXPOSE 9870
+# /healthz answers 200 while the exporter and its refreshers are alive.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9870/healthz', timeout=4).status == 200 else 1)"]
+
+ENTRYPOINT ["wolkvox-exporter"]
+# Real credentials: mount a config and pass --config.file, or set WOLKVOX_SERVER and
+# WOLKVOX_TOKEN_FILE. Without them, the image runs the built-in demo.
+CMD ["--demo"]

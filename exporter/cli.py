@@ -1,0 +1,244 @@
+"""The command line: flags, logging, wiring, signals and exit codes.
+
+Exit codes: 0 success (and clean shutdown on SIGTERM/SIGINT), 1 a runtime failure (``--once``
+with a failed refresh, a port that cannot be bound), 2 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from exporter import __version__, logs
+from exporter.client import CampaignsClient
+from exporter.collector import CampaignCollector
+from exporter.config import Config, config_from_environ, demo_config, load_config
+from exporter.errors import ConfigError
+from exporter.refresher import Refresher, TokenGate
+from exporter.simulator import Simulator
+from exporter.web import Site, create_app, parse_listen_address, serve
+
+log = logging.getLogger("exporter")
+
+DEFAULT_LISTEN_ADDRESS = ":9870"
+DEMO_REFRESH_INTERVAL = 10.0
+#: Seconds shutdown may take in all; an in-flight Wolkvox call is abandoned, not awaited.
+SHUTDOWN_BUDGET = 1.5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags, named like the Prometheus exporters' (``--web.listen-address`` ...)."""
+    parser = argparse.ArgumentParser(
+        prog="wolkvox-exporter",
+        description="Prometheus exporter for Wolkvox outbound dialing campaigns.",
+        epilog="Without --config.file, WOLKVOX_SERVER and WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE) "
+        "configure one operation; --demo needs neither.",
+    )
+    # fmt: off
+    add = parser.add_argument
+    add("--config.file", dest="config_file", metavar="PATH", help="YAML configuration file")
+    add("--web.listen-address", dest="listen_address", default=DEFAULT_LISTEN_ADDRESS,
+        metavar="HOST:PORT", help="where to serve (default %(default)s; [::]:PORT: IPv4+IPv6)")
+    add("--web.telemetry-path", dest="telemetry_path", default="/metrics", metavar="PATH",
+        help="path of the metrics (default %(default)s)")
+    add("--log.level", dest="log_level", default="info", choices=list(logs.LEVELS))
+    add("--log.format", dest="log_format", default="logfmt", choices=logs.FORMATS)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--demo", action="store_true",
+                      help="run against a built-in simulated Wolkvox API (no account)")
+    mode.add_argument("--check-config", action="store_true",
+                      help="validate the configuration; exit 0, or 2 with the problems")
+    add("--once", action="store_true", help="refresh every operation once, print the "
+        "metrics, exit 0 if all succeeded else 1; starts no server")
+    # fmt: on
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the exporter; returns the exit code (see the module docstring)."""
+    env = os.environ if environ is None else environ
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.demo and args.config_file:
+        parser.error("--demo runs its own simulated operations; drop --config.file")
+    if not args.telemetry_path.startswith("/") or args.telemetry_path in (
+        "/",
+        "/healthz",
+        "/ready",
+    ):
+        parser.error("--web.telemetry-path: must start with / and not be /, /healthz or /ready")
+    try:
+        parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        parser.error(f"--web.listen-address: {exc}")
+    logs.configure(args.log_level, args.log_format, err)
+
+    simulator = None
+    try:
+        if args.demo:
+            tokens = [secrets.token_hex(25), secrets.token_hex(25)]
+            simulator = Simulator(tokens=tokens).start()
+            config = demo_config(simulator.base_url, tokens, DEMO_REFRESH_INTERVAL)
+        else:
+            config = _load_config(args.config_file, env)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"wolkvox-exporter: {problem}", file=err)
+        return 2
+    try:
+        return _run(args, config, out, demo=simulator is not None)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def _load_config(path: str | None, environ: Mapping[str, str]) -> Config:
+    if path:
+        return load_config(Path(path), environ)
+    config = config_from_environ(environ)
+    if config is None:
+        raise ConfigError(
+            [
+                "no configuration: give --config.file PATH, or set WOLKVOX_SERVER and "
+                "WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE), or try --demo"
+            ]
+        )
+    return config
+
+
+def _run(args: argparse.Namespace, config: Config, out: TextIO, *, demo: bool) -> int:
+    if args.check_config:
+        for warning in config.warnings():
+            print(f"warning: {warning}", file=out)
+        print(f"configuration OK: {len(config.operations)} operation(s)", file=out)
+        return 0
+    if not demo:
+        for warning in config.warnings():
+            log.warning(warning)
+    gate = TokenGate()
+    refreshers = [
+        Refresher(
+            op,
+            CampaignsClient(
+                op.url,
+                timeout=op.timeout,
+                max_response_bytes=op.max_response_bytes,
+                server=op.server,
+            ).fetch,
+            gate,
+        )
+        for op in config.operations
+    ]
+    registry = CollectorRegistry()
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    registry.register(
+        CampaignCollector(
+            lambda: [r.state for r in refreshers],
+            version=__version__,
+            schedules={
+                op.name: (op.timezone, op.expected_started)
+                for op in config.operations
+                if op.expected_started
+            },
+        )
+    )
+    if args.once:
+        for refresher in refreshers:
+            refresher.refresh_once()
+        out.write(generate_latest(registry).decode())
+        out.flush()
+        return 0 if all(r.state.up for r in refreshers) else 1
+    return _serve(args, refreshers, registry, demo=demo)
+
+
+def _serve(
+    args: argparse.Namespace,
+    refreshers: list[Refresher],
+    registry: CollectorRegistry,
+    *,
+    demo: bool,
+) -> int:
+    site = Site(
+        name="Wolkvox exporter",
+        version=__version__,
+        telemetry_path=args.telemetry_path,
+        registry=registry,
+        status=lambda: [_status_row(r) for r in refreshers],
+        healthy=lambda: all(r.alive for r in refreshers),
+        ready=lambda: all(r.state.last_result is not None for r in refreshers),
+    )
+    try:
+        server = serve(create_app(site), args.listen_address)
+    except OSError as exc:
+        log.error("cannot listen on %s: %s", args.listen_address, exc.strerror or exc)
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    for refresher in refreshers:
+        refresher.start()
+    metrics_url = server.url.rstrip("/") + args.telemetry_path
+    log.info("listening on %s", server.url, extra={"version": __version__})
+    if demo:
+        log.info("demo: simulated Wolkvox operations; open %s", metrics_url)
+    while not stop.wait(0.5):
+        pass
+    deadline = time.monotonic() + SHUTDOWN_BUDGET
+    for refresher in refreshers:
+        refresher.stop(timeout=0)
+    server.stop()
+    for refresher in refreshers:
+        refresher.stop(timeout=max(0.0, deadline - time.monotonic()))
+    log.info("stopped")
+    return 0
+
+
+def _status_row(refresher: Refresher) -> dict[str, str]:
+    state = refresher.state
+    when = (
+        datetime.fromtimestamp(state.last_attempt, UTC).isoformat(timespec="seconds")
+        if state.last_attempt is not None
+        else "not yet"
+    )
+    return {
+        "operation": state.operation,
+        "last refresh": when,
+        "outcome": state.last_result or "pending",
+        "campaigns": str(len(state.campaigns)),
+    }
+
+
+def run() -> None:
+    """Entry point of the ``wolkvox-exporter`` script."""
+    sys.exit(main())

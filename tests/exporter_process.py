@@ -35,17 +35,19 @@ class ExporterProcess:
         self.url = ""
         self._listening = threading.Event()
         self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
 
     def __enter__(self) -> ExporterProcess:
         self._process = subprocess.Popen(
             self.args,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             env=self.env,
             cwd=Path(__file__).parent.parent,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         if not self._listening.wait(15):
             self.stop()
             raise AssertionError("exporter did not start:\n" + self.log_text)
@@ -116,6 +118,10 @@ class ExporterProcess:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(5)
+        if self._reader is not None:
+            self._reader.join(5)  # the exporter is gone, so its stderr reaches EOF
+        if self._process.stderr is not None:
+            self._process.stderr.close()
         return self._process.returncode
 
 

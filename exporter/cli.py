@@ -100,6 +100,8 @@ def main(
     simulator = None
     try:
         if args.demo:
+            if args.log_level != "debug":  # every simulated call at info would drown the demo
+                logging.getLogger("exporter.simulator").setLevel(logging.WARNING)
             tokens = [secrets.token_hex(25), secrets.token_hex(25)]
             simulator = Simulator(tokens=tokens).start()
             config = demo_config(simulator.base_url, tokens, DEMO_REFRESH_INTERVAL)

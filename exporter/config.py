@@ -63,6 +63,8 @@ __all__ = [
 ]
 
 DEFAULT_REFRESH_INTERVAL = 300.0  # seconds; Wolkvox documents one consumption per token every 5 min
+#: Seconds a call may run on the Wolkvox server (API.md).
+WOLKVOX_CALL_LIMIT = 60.0
 DEFAULT_TIMEOUT = 65.0  # whole-request deadline; a Wolkvox call may run 60 s on the server
 DEFAULT_TIMEZONE = "America/Bogota"
 DEFAULT_MAX_DATA_AGE = 3600.0  # 0 = serve last good campaigns forever
@@ -158,7 +160,8 @@ class Config:
 
         A refresh faster than Wolkvox's documented 5 minutes spends the operation's daily quota
         (licences x 1000 calls); operations with equal TokenSources share Wolkvox's limit of one
-        request at a time per token. Token files are compared by path, not read.
+        request at a time per token. Token files are compared by path, not read. A timeout below
+        the 60 s a call may run on Wolkvox can leave a call running there after we gave up.
         """
         lines = []
         for op in self.operations:
@@ -168,6 +171,12 @@ class Config:
                     f"operation {op.name}: refresh_interval {op.refresh_interval:g}s is below"
                     f" Wolkvox's 5 minutes; it spends {calls} calls a day of the operation's"
                     " daily quota (licences x 1000)"
+                )
+            if op.timeout < WOLKVOX_CALL_LIMIT:
+                lines.append(
+                    f"operation {op.name}: timeout {op.timeout:g}s is below the 60 s a call may"
+                    " run on Wolkvox; an abandoned call may still hold the token when the next"
+                    " one starts (Wolkvox allows one request at a time per token)"
                 )
         sharing: dict[TokenSource, list[str]] = {}
         for op in self.operations:

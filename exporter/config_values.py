@@ -97,7 +97,7 @@ def expand_variables(text: str, environ: Mapping[str, str]) -> str:
         name = match.group(1)
         if not _VARIABLE_NAME.fullmatch(name):
             malformed = True
-        elif name in environ:
+        elif environ.get(name, "").strip():  # set but empty is as good as unset here
             return environ[name]
         elif name not in unset:
             unset.append(name)
@@ -115,10 +115,13 @@ def expand_variables(text: str, environ: Mapping[str, str]) -> str:
         )
     if len(unset) == 1:
         raise ValueError(
-            f"environment variable {unset[0]} is not set; export it before starting the exporter"
+            f"environment variable {unset[0]} is not set or empty; export it before starting"
+            " the exporter"
         )
     if unset:
-        raise ValueError(f"environment variables {', '.join(unset)} are not set; export them")
+        raise ValueError(
+            f"environment variables {', '.join(unset)} are not set or empty; export them"
+        )
     return expanded
 
 

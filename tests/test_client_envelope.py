@@ -78,8 +78,15 @@ def test_a_200_that_carries_an_error_envelope_is_read_as_that_error() -> None:
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(403, "forbidden"), (404, "not_found"), (409, "http_4xx"), (429, "http_4xx"),
-     (500, "http_5xx"), (502, "http_5xx"), (400, "bad_request")],  # fmt: skip
+    [
+        (403, "forbidden"),
+        (404, "not_found"),
+        (409, "http_4xx"),
+        (429, "http_4xx"),
+        (500, "http_5xx"),
+        (502, "http_5xx"),
+        (400, "bad_request"),
+    ],
 )
 def test_statuses_without_an_envelope(status: int, reason: str) -> None:
     error = error_for_status(status, b"<html>maintenance</html>")

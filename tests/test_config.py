@@ -261,7 +261,7 @@ operations:
 
 def test_unset_variable_is_named_in_the_error() -> None:
     assert problems({"operations": [operation()]}, environ={}) == (
-        "operations[0].token: environment variable WOLKVOX_TOKEN is not set;"
+        "operations[0].token: environment variable WOLKVOX_TOKEN is not set or empty;"
         " export it before starting the exporter",
     )
 
@@ -494,6 +494,7 @@ def test_warnings_name_fast_refreshes_and_shared_tokens(tmp_path: Path) -> None:
             operation(name="lima", server="0034", token="other", refresh_interval=300),
             operation(name="quito", token_file=str(tmp_path / "t"), without=("token",)),
             operation(name="pasto", token_file=str(tmp_path / "t"), without=("token",)),
+            operation(name="tumaco", server="0035", token="third", timeout="20s"),
         ]
     }
 
@@ -502,6 +503,9 @@ def test_warnings_name_fast_refreshes_and_shared_tokens(tmp_path: Path) -> None:
     assert warnings == [
         "operation bogota: refresh_interval 60s is below Wolkvox's 5 minutes; it spends 1440"
         " calls a day of the operation's daily quota (licences x 1000)",
+        "operation tumaco: timeout 20s is below the 60 s a call may run on Wolkvox; an abandoned"
+        " call may still hold the token when the next one starts (Wolkvox allows one request at"
+        " a time per token)",
         "operations bogota, cali share a token; their calls will be serialised",
         "operations quito, pasto share a token; their calls will be serialised",
     ]

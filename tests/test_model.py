@@ -75,7 +75,7 @@ def test_numbers_where_strings_are_expected_are_read() -> None:
 
 def test_a_bad_row_never_hides_the_good_ones() -> None:
     rows = [None, "x", [1], {"campaign_name": "no id"}, {"campaign_id": ""},
-            {"campaign_id": {"nested": 1}}, {"campaign_id": "1"}, {"campaign_id": True}]  # fmt: skip
+            {"campaign_id": {"n": 1}}, {"campaign_id": "1"}, {"campaign_id": True}]  # fmt: skip
     parsed = parse_campaigns(rows, BOGOTA)
     assert [c.campaign_id for c in parsed.campaigns] == ["1"]
     assert sorted(p.field for p in parsed.problems) == [

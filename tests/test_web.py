@@ -97,8 +97,13 @@ def test_healthz_follows_the_probe(server: WebServer, probes: Probes) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [(":9870", ("::", 9870)), ("127.0.0.1:0", ("127.0.0.1", 0)), ("[::]:9870", ("::", 9870)),
-     ("[::1]:80", ("::1", 80)), ("localhost:9870", ("localhost", 9870))],  # fmt: skip
+    [
+        (":9870", ("::", 9870)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+        ("[::]:9870", ("::", 9870)),
+        ("[::1]:80", ("::1", 80)),
+        ("localhost:9870", ("localhost", 9870)),
+    ],
 )
 def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
     assert parse_listen_address(text) == expected
@@ -106,7 +111,7 @@ def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize("text", ["9870", "host:", "host:http", ":99999", "::1:80"])
 def test_bad_listen_addresses(text: str) -> None:
-    with pytest.raises(ValueError, match="HOST:PORT|brackets"):
+    with pytest.raises(ValueError, match=r"HOST:PORT|brackets"):
         parse_listen_address(text)
 
 

@@ -12,7 +12,7 @@ import pytest
 from exporter import __version__
 from exporter.simulator import Simulator
 from tests.exporter_process import ExporterProcess, run_exporter
-from tests.helpers import DATA, sample_json, samples_of, value
+from tests.helpers import DATA, sample_json, samples_of, value, wait_until
 
 TOKEN = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a"
 NO_WOLKVOX = {"WOLKVOX_SERVER": "", "WOLKVOX_BASE_URL": "", "WOLKVOX_TOKEN": "",
@@ -143,7 +143,8 @@ def test_a_busy_port_is_one_error_line_and_exit_1(sim: Simulator) -> None:
 
 def test_the_demo_serves_simulated_campaigns() -> None:
     with ExporterProcess(["--demo"], env=NO_WOLKVOX) as demo:
-        assert "demo: simulated Wolkvox operations; open http://127.0.0.1:" in demo.log_text
+        said = "demo: simulated Wolkvox operations; open http://127.0.0.1:"
+        assert wait_until(lambda: said in demo.log_text)
         text = demo.wait_for_metrics(lambda t: value(t, "wolkvox_up", operation="demo-bogota"))
         names = {s.name for s in samples_of(text)}
         assert {"wolkvox_campaign_records", "wolkvox_campaign_info"} <= names

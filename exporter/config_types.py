@@ -1,0 +1,134 @@
+"""The configuration's frozen dataclasses and defaults: `Config`, `OperationConfig`, `TokenSource`.
+
+What the rest of the exporter receives; built by ``config_parser`` and re-exported, with the
+defaults, by ``exporter.config`` (import them from there). No yaml, no environment here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from exporter import config_values as values
+from exporter.errors import ConfigError
+from exporter.schedule import ExpectedWindow
+
+DEFAULT_REFRESH_INTERVAL = 300.0  # seconds; Wolkvox documents one consumption per token every 5 min
+#: Seconds a call may run on the Wolkvox server (API.md).
+WOLKVOX_CALL_LIMIT = 60.0
+DEFAULT_TIMEOUT = 65.0  # whole-request deadline; a Wolkvox call may run 60 s on the server
+DEFAULT_TIMEZONE = "America/Bogota"
+DEFAULT_MAX_DATA_AGE = 3600.0  # 0 = serve last good campaigns forever
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+CAMPAIGNS_PATH = "/api/v2/information.php?api=campaigns"
+
+_MAX_TOKEN_FILE = 4096  # bytes; a Wolkvox token is about 50 characters
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSource:
+    """Where an operation's token comes from: the value itself, or a file.
+
+    Exactly one of ``value`` and ``file`` is set (ValueError otherwise). The value never shows
+    in ``repr``. Equal sources mean a shared token (Wolkvox: one request at a time per token).
+    """
+
+    value: str | None = field(default=None, repr=False)
+    file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.value is None) == (self.file is None):
+            raise ValueError("TokenSource needs exactly one of value and file")
+
+    def read(self) -> str:
+        """The token: ``value``, or the file's content stripped, read anew on every call.
+
+        Reading every time picks up a rotated secret without a restart. Raises ConfigError with
+        one line "token_file: ..." when the file cannot be read, is empty, longer than 4 KiB, or
+        holds characters a token cannot have. The message never contains the token.
+        """
+        if self.value is not None:
+            return self.value
+        path = self.file
+        assert path is not None  # __post_init__: exactly one of value and file
+        try:
+            with path.open("rb") as file:
+                raw = file.read(_MAX_TOKEN_FILE + 1)
+        except OSError as error:
+            why = error.strerror or type(error).__name__
+            fix = "check the path and that the exporter's user may read it"
+            raise ConfigError([f"token_file: cannot read {path}: {why}; {fix}"]) from None
+        text = raw.decode("latin-1").strip()
+        if not text:
+            raise ConfigError([f"token_file: {path} is empty; write the token into it"])
+        if len(raw) > _MAX_TOKEN_FILE or not values.is_token(text):
+            fix = "it must hold only the token (visible ASCII characters, no spaces)"
+            raise ConfigError([f"token_file: {path} does not look like a token; {fix}"])
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class OperationConfig:
+    """One Wolkvox operation to watch. Durations are seconds, sizes bytes.
+
+    ``base_url`` has no trailing slash; ``server`` is the 4 digits as written, or None when
+    ``base_url`` was given. ``timezone`` is the zone in which Wolkvox writes ``last_use``.
+    """
+
+    name: str
+    base_url: str
+    server: str | None
+    token: TokenSource
+    refresh_interval: float
+    timeout: float
+    timezone: ZoneInfo
+    max_data_age: float
+    max_response_bytes: int
+    expected_started: tuple[ExpectedWindow, ...] = ()
+
+    @property
+    def url(self) -> str:
+        """The campaigns API URL of this operation."""
+        return self.base_url + CAMPAIGNS_PATH
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration: one or more operations, names unique."""
+
+    operations: tuple[OperationConfig, ...]
+
+    def warnings(self) -> list[str]:
+        """Settings that are allowed but risky, one line each, never showing a token.
+
+        A refresh faster than Wolkvox's documented 5 minutes spends the operation's daily quota
+        (licences x 1000 calls); operations with equal TokenSources share Wolkvox's limit of one
+        request at a time per token. Token files are compared by path, not read. A timeout below
+        the 60 s a call may run on Wolkvox can leave a call running there after we gave up.
+        """
+        lines = []
+        for op in self.operations:
+            if op.refresh_interval < DEFAULT_REFRESH_INTERVAL:
+                calls = math.ceil(86400 / op.refresh_interval - 1e-9)
+                lines.append(
+                    f"operation {op.name}: refresh_interval {op.refresh_interval:g}s is below"
+                    f" Wolkvox's 5 minutes; it spends {calls} calls a day of the operation's"
+                    " daily quota (licences x 1000)"
+                )
+            if op.timeout < WOLKVOX_CALL_LIMIT:
+                lines.append(
+                    f"operation {op.name}: timeout {op.timeout:g}s is below the 60 s a call may"
+                    " run on Wolkvox; an abandoned call may still hold the token when the next"
+                    " one starts (Wolkvox allows one request at a time per token)"
+                )
+        sharing: dict[TokenSource, list[str]] = {}
+        for op in self.operations:
+            sharing.setdefault(op.token, []).append(op.name)
+        for names in sharing.values():
+            if len(names) > 1:
+                lines.append(
+                    f"operations {', '.join(names)} share a token; their calls will be serialised"
+                )
+        return lines

@@ -1,0 +1,62 @@
+"""The simulator's vocabulary: the API's path, header and limit, faults, recorded requests.
+
+Standard library and ``simulator_data`` only, like the whole simulator: it is an oracle
+independent of the exporter. ``exporter.simulator`` re-exports every name here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exporter import simulator_data as data
+
+API_PATH = "/api/v2/information.php"
+TOKEN_HEADER = "wolkvox-token"  # noqa: S105 - a header name, not a secret
+#: Wolkvox's hard limit of simultaneous requests per token; the next one gets a 403.
+MAX_SIMULTANEOUS = 2
+FAULT_KINDS = (
+    *("slow", "body", "sample", "html_500", "html_200", "empty", "truncated", "reset"),
+    *("hang", "trickle", "redirect", "gzip_corrupt", "not_json_object"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the fake Wolkvox received it; times are ``time.monotonic()`` values."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # names lowercased; holds the token too
+    token: str | None = field(repr=False)
+    started: float  # when the request line was read
+    finished: float  # when the answer was fully written or the connection dropped
+    status: int | None  # None when no status line was sent (reset, hang)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One canned misbehaviour, served instead of the normal answer.
+
+    ``kind`` is one of `FAULT_KINDS`. ``delay`` is waited before any kind but ``trickle`` (where
+    it is the pause between body bytes) and ``hang``. ``body`` is the body of ``body``; for
+    ``truncated``, ``trickle``, ``not_json_object`` it replaces the normal body when given; for
+    ``reset`` a non-empty ``body`` means "send half of it, then reset"; for ``sample`` it names
+    the sample (prefer `Simulator.sample_fault`). ``status`` is answered by every kind that
+    answers (``html_500`` makes anything below 500 a 502; ``redirect`` anything not 3xx a 302).
+    """
+
+    kind: str
+    delay: float = 0.0
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    location: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; use one of {FAULT_KINDS}")
+        if self.delay < 0:
+            raise ValueError(f"fault delay must be >= 0, got {self.delay}")
+        if self.kind == "sample" and self.body.decode(errors="replace") not in data.SAMPLES:
+            raise ValueError(f"unknown sample {self.body!r}; use one of {sorted(data.SAMPLES)}")

@@ -116,6 +116,11 @@ class CampaignCollector(Collector):
         duration = _gauge(
             "wolkvox_last_refresh_duration_seconds", "How long the last refresh attempt took."
         )
+        dropped = _gauge(
+            "wolkvox_campaigns_dropped",
+            "Campaigns of the last good answer not exported because they were past the "
+            "configured max_campaigns.",
+        )
         interval = _gauge(
             "wolkvox_refresh_interval_seconds", "Configured seconds between Wolkvox calls."
         )
@@ -146,6 +151,7 @@ class CampaignCollector(Collector):
             served = state.campaigns if state.data_is_fresh(now) else ()
             count.add_metric(op, float(len(served)))
             interval.add_metric(op, state.refresh_interval)
+            dropped.add_metric(op, float(state.campaigns_dropped))
             if state.last_success is not None:
                 success.add_metric(op, state.last_success)
             if state.last_attempt is not None:
@@ -160,7 +166,7 @@ class CampaignCollector(Collector):
                 failures.add_metric([*op, reason], n)
             for field, n in sorted(state.parse_errors.items()):
                 parse_errors.add_metric([*op, field], n)
-        yield from (up, count, success, attempt, duration, interval, result)
+        yield from (up, count, dropped, success, attempt, duration, interval, result)
         yield from (requests, failures, parse_errors)
 
     def _campaign_families(self, states: Sequence[OperationState], now: float) -> Iterator[Metric]:

@@ -41,6 +41,7 @@ import yaml
 from exporter.config_parser import SETTINGS, Parser
 from exporter.config_types import (
     CAMPAIGNS_PATH,
+    DEFAULT_MAX_CAMPAIGNS,
     DEFAULT_MAX_DATA_AGE,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REFRESH_INTERVAL,
@@ -56,6 +57,7 @@ from exporter.errors import ConfigError
 
 __all__ = [
     "CAMPAIGNS_PATH",
+    "DEFAULT_MAX_CAMPAIGNS",
     "DEFAULT_MAX_DATA_AGE",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_REFRESH_INTERVAL",
@@ -118,7 +120,8 @@ def config_from_environ(environ: Mapping[str, str]) -> Config | None:
     ``WOLKVOX_SERVER`` or ``WOLKVOX_BASE_URL``, ``WOLKVOX_TOKEN`` or ``WOLKVOX_TOKEN_FILE``;
     optional ``WOLKVOX_OPERATION`` (the name, default "default") and ``WOLKVOX_REFRESH_INTERVAL``,
     ``WOLKVOX_TIMEOUT``, ``WOLKVOX_TIMEZONE``, ``WOLKVOX_MAX_DATA_AGE``,
-    ``WOLKVOX_MAX_RESPONSE_BYTES`` with the file's syntax. An empty variable counts as unset.
+    ``WOLKVOX_MAX_RESPONSE_BYTES``, ``WOLKVOX_MAX_CAMPAIGNS`` with the file's syntax. An empty
+    variable counts as unset.
     Returns None when none of server, base URL, token or token file is set; raises ConfigError
     (lines named after the variables) when some are missing or a value is wrong.
     """

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from exporter import config_values as values
 from exporter.config_types import (
+    DEFAULT_MAX_CAMPAIGNS,
     DEFAULT_MAX_DATA_AGE,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REFRESH_INTERVAL,
@@ -29,7 +30,14 @@ from exporter.errors import ConfigError
 from exporter.schedule import ExpectedWindow, parse_windows
 
 #: The keys of the top level that each operation may override.
-SETTINGS = ("refresh_interval", "timeout", "timezone", "max_data_age", "max_response_bytes")
+SETTINGS = (
+    "refresh_interval",
+    "timeout",
+    "timezone",
+    "max_data_age",
+    "max_response_bytes",
+    "max_campaigns",
+)
 _TOP_KEYS = (*SETTINGS, "expected_started", "operations")
 _OPERATION_KEYS = ("name", "server", "base_url", "token", "token_file", *_TOP_KEYS[:-1])
 
@@ -43,6 +51,7 @@ class _Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
     max_data_age: float = DEFAULT_MAX_DATA_AGE
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_campaigns: int = DEFAULT_MAX_CAMPAIGNS
     expected_started: tuple[ExpectedWindow, ...] = ()
 
 
@@ -122,6 +131,7 @@ class Parser:
             timezone=settings.timezone,
             max_data_age=settings.max_data_age,
             max_response_bytes=settings.max_response_bytes,
+            max_campaigns=settings.max_campaigns,
             expected_started=settings.expected_started,
         )
 
@@ -195,4 +205,5 @@ _READERS: dict[str, Callable[[object], object]] = {
     "timezone": values.read_timezone,
     "max_data_age": values.read_max_age,
     "max_response_bytes": values.read_size,
+    "max_campaigns": values.read_count,
 }

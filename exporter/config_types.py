@@ -7,6 +7,7 @@ defaults, by ``exporter.config`` (import them from there). No yaml, no environme
 from __future__ import annotations
 
 import math
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,6 +23,9 @@ DEFAULT_TIMEOUT = 65.0  # whole-request deadline; a Wolkvox call may run 60 s on
 DEFAULT_TIMEZONE = "America/Bogota"
 DEFAULT_MAX_DATA_AGE = 3600.0  # 0 = serve last good campaigns forever
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: Campaigns exported per operation; each is about ten series, so 2,000 is about 20,000 series,
+#: which any Prometheus takes in its stride, while an operation has a few hundred at most.
+DEFAULT_MAX_CAMPAIGNS = 2000
 CAMPAIGNS_PATH = "/api/v2/information.php?api=campaigns"
 
 _MAX_TOKEN_FILE = 4096  # bytes; a Wolkvox token is about 50 characters
@@ -68,6 +72,15 @@ class TokenSource:
             raise ConfigError([f"token_file: {path} does not look like a token; {fix}"])
         return text
 
+    def file_mode(self) -> int | None:
+        """The permission bits of ``file`` (``stat.st_mode``); None for a value or on error."""
+        if self.file is None:
+            return None
+        try:
+            return self.file.stat().st_mode
+        except OSError:
+            return None
+
 
 @dataclass(frozen=True, slots=True)
 class OperationConfig:
@@ -86,6 +99,7 @@ class OperationConfig:
     timezone: ZoneInfo
     max_data_age: float
     max_response_bytes: int
+    max_campaigns: int = DEFAULT_MAX_CAMPAIGNS
     expected_started: tuple[ExpectedWindow, ...] = ()
 
     @property
@@ -106,10 +120,17 @@ class Config:
         A refresh faster than Wolkvox's documented 5 minutes spends the operation's daily quota
         (licences x 1000 calls); operations with equal TokenSources share Wolkvox's limit of one
         request at a time per token. Token files are compared by path, not read. A timeout below
-        the 60 s a call may run on Wolkvox can leave a call running there after we gave up.
+        the 60 s a call may run on Wolkvox can leave a call running there after we gave up. A
+        token file that every user of the machine can read is a secret shared with all of them.
         """
         lines = []
         for op in self.operations:
+            mode = op.token.file_mode()
+            if mode is not None and mode & stat.S_IROTH:
+                lines.append(
+                    f"operation {op.name}: token_file {op.token.file} can be read by every user"
+                    f" (mode {mode & 0o777:04o}); chmod 600 it"
+                )
             if op.refresh_interval < DEFAULT_REFRESH_INTERVAL:
                 calls = math.ceil(86400 / op.refresh_interval - 1e-9)
                 lines.append(

@@ -178,6 +178,16 @@ def read_size(value: object) -> int:
     return size
 
 
+def read_count(value: object) -> int:
+    """A whole number of at least 1 (a YAML integer, or its digits as text)."""
+    text = (
+        str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    )
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{describe(value)} is not a whole number of at least 1; write e.g. 2000")
+    return int(text)
+
+
 def read_timezone(value: object) -> ZoneInfo:
     """An IANA time zone such as America/Bogota; an unknown one is told the closest real name."""
     if isinstance(value, str) and value.strip():

@@ -89,10 +89,14 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class ParsedCampaigns:
-    """The outcome of ``parse_campaigns``: the good campaigns, in API order, and the problems."""
+    """The outcome of ``parse_campaigns``: the good campaigns, in API order, and the problems.
+
+    ``dropped`` counts good campaigns left out because they were past ``max_campaigns``.
+    """
 
     campaigns: tuple[Campaign, ...]
     problems: tuple[Problem, ...]
+    dropped: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +104,10 @@ class OperationState:
     """What the exporter knows about one operation: an immutable snapshot, swapped whole.
 
     Times are Unix seconds (``None`` until the first attempt or success); ``campaigns`` is the
-    last good data, kept through failed refreshes. ``last_result`` is ``"ok"`` or a failure
-    reason, ``None`` before the first attempt ends. The counters are totals since start.
+    last good data, kept through failed refreshes; ``campaigns_dropped`` is how many campaigns
+    of the last good answer were past the operation's ``max_campaigns``. ``last_result`` is
+    ``"ok"`` or a failure reason, ``None`` before the first attempt ends. The counters are totals
+    since start.
     """
 
     operation: str
@@ -112,6 +118,7 @@ class OperationState:
     last_attempt: float | None = None
     last_duration: float | None = None
     last_result: str | None = None
+    campaigns_dropped: int = 0
     next_attempt: float | None = None
     api_requests: Mapping[str, int] = field(default_factory=dict)
     failures: Mapping[str, int] = field(default_factory=dict)
@@ -129,12 +136,15 @@ class OperationState:
         return self.max_data_age <= 0 or now - self.last_success <= self.max_data_age
 
 
-def parse_campaigns(rows: Iterable[object], tz: ZoneInfo) -> ParsedCampaigns:
+def parse_campaigns(
+    rows: Iterable[object], tz: ZoneInfo, max_campaigns: int | None = None
+) -> ParsedCampaigns:
     """Turn the rows of ``data`` into campaigns; never raises.
 
     ``rows`` are the JSON values of the envelope's ``data`` list; ``tz`` is the zone in which
     Wolkvox wrote ``last_use``. A repeated ``campaign_id`` keeps its first row and reports the
-    others under the field ``campaign_id``.
+    others under the field ``campaign_id``. Past ``max_campaigns`` good campaigns, the rest are
+    counted in ``dropped`` (each campaign costs about ten series in Prometheus).
     """
     campaigns: list[Campaign] = []
     problems: list[Problem] = []
@@ -152,7 +162,8 @@ def parse_campaigns(rows: Iterable[object], tz: ZoneInfo) -> ParsedCampaigns:
             continue
         seen.add(campaign.campaign_id)
         campaigns.append(campaign)
-    return ParsedCampaigns(tuple(campaigns), tuple(problems))
+    kept = campaigns if max_campaigns is None else campaigns[:max_campaigns]
+    return ParsedCampaigns(tuple(kept), tuple(problems), len(campaigns) - len(kept))
 
 
 def parse_campaign(

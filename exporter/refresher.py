@@ -195,7 +195,15 @@ class Refresher:
         return op.refresh_interval - duration
 
     def _record_success(self, response: ApiResponse, duration: float, at: float) -> None:
-        parsed = parse_campaigns(response.rows, self.operation.timezone)
+        op = self.operation
+        parsed = parse_campaigns(response.rows, op.timezone, op.max_campaigns)
+        if parsed.dropped:
+            log.warning(
+                "%d campaigns past max_campaigns (%d) are not exported; raise max_campaigns",
+                parsed.dropped,
+                op.max_campaigns,
+                extra=self._extra(),
+            )
         for problem in parsed.problems:
             self._parse_errors[problem.field] += 1
             log.debug("campaign value skipped: %s", problem, extra=self._extra())
@@ -209,6 +217,7 @@ class Refresher:
             log.info("refresh succeeded: %d campaigns", len(parsed.campaigns), extra=self._extra())
         self._publish(
             campaigns=parsed.campaigns,
+            campaigns_dropped=parsed.dropped,
             last_success=at + duration,
             last_attempt=at,
             last_duration=duration,

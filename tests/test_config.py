@@ -487,6 +487,7 @@ def test_token_source_needs_exactly_one_origin() -> None:
 
 def test_warnings_name_fast_refreshes_and_shared_tokens(tmp_path: Path) -> None:
     (tmp_path / "t").write_text("zzz")
+    (tmp_path / "t").chmod(0o600)
     data = {
         "operations": [
             operation(name="bogota", refresh_interval="1m"),
@@ -637,3 +638,32 @@ def test_config_is_frozen() -> None:
     assert isinstance(config, Config)
     with pytest.raises(AttributeError):
         config.operations[0].name = "other"  # type: ignore[misc]
+
+
+def test_max_campaigns_defaults_overrides_and_rejects_nonsense() -> None:
+    data = {
+        "max_campaigns": 500,
+        "operations": [operation(name="a"), operation(name="b", server="0033", max_campaigns="7")],
+    }
+    a, b = parse_config(data, ENV).operations
+    assert (a.max_campaigns, b.max_campaigns) == (500, 7)
+    assert parse_config({"operations": [operation()]}, ENV).operations[0].max_campaigns == 2000
+    for bad in (0, -1, "many", 1.5, True):
+        [line] = problems({"max_campaigns": bad, "operations": [operation()]})
+        assert line.startswith("max_campaigns: ") and "whole number of at least 1" in line
+
+
+def test_a_token_file_every_user_can_read_is_warned_about(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN)
+    secret.chmod(0o644)
+    config = parse_config(
+        {"operations": [operation(token_file=str(secret), without=("token",))]}, ENV
+    )
+    [line] = config.warnings()
+    assert (
+        line == f"operation bogota: token_file {secret} can be read by every user (mode 0644);"
+        " chmod 600 it"
+    )
+    secret.chmod(0o600)
+    assert config.warnings() == []

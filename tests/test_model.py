@@ -118,3 +118,11 @@ def test_data_age_rule() -> None:
     assert not state.data_is_fresh(4601.0)
     assert OperationState("op", 300, max_data_age=0, last_success=1.0).data_is_fresh(1e12)
     assert not OperationState("op", 300).data_is_fresh(0.0)
+
+
+def test_campaigns_past_the_limit_are_dropped_and_counted() -> None:
+    rows = [{"campaign_id": str(i)} for i in range(5)] + [{"campaign_id": "1"}]
+    parsed = parse_campaigns(rows, BOGOTA, max_campaigns=3)
+    assert [c.campaign_id for c in parsed.campaigns] == ["0", "1", "2"]
+    assert parsed.dropped == 2
+    assert [p.field for p in parsed.problems] == ["campaign_id"]  # the repeat is still counted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -271,3 +272,14 @@ def test_stop_does_not_wait_for_an_in_flight_call() -> None:
     refresher.stop(timeout=0.2)
     assert refresher.alive  # abandoned in its call: a daemon thread, not awaited
     never.set()
+
+
+def test_campaigns_past_max_campaigns_are_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    op = dataclasses.replace(operation(), max_campaigns=2)
+    refresher = Refresher(op, scripted(ApiResponse(200, THREE)), TokenGate())
+    with caplog.at_level(logging.WARNING):
+        state = refresher.refresh_once()
+    assert (len(state.campaigns), state.campaigns_dropped) == (2, 1)
+    assert "1 campaigns past max_campaigns (2) are not exported" in caplog.text

@@ -11,9 +11,11 @@ USER 10001
 WORKDIR /
 
 EXPOSE 9870
-# /healthz answers 200 while the exporter and its refreshers are alive.
+# /healthz answers 200 while the exporter and its refreshers are alive; the check tries HTTP,
+# then HTTPS (for --web.config.file with TLS). Another port, or mutual TLS: see
+# `python -m exporter.healthcheck --help` and override the HEALTHCHECK.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9870/healthz', timeout=4).status == 200 else 1)"]
+    CMD ["python", "-m", "exporter.healthcheck", "127.0.0.1:9870"]
 
 ENTRYPOINT ["wolkvox-exporter"]
 # Real credentials: mount a config and pass --config.file, or set WOLKVOX_SERVER and

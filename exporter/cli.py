@@ -33,6 +33,8 @@ from exporter.errors import ConfigError
 from exporter.refresher import Refresher, TokenGate
 from exporter.simulator import Simulator
 from exporter.web import Site, create_app, parse_listen_address, serve
+from exporter.web_auth import BasicAuth
+from exporter.web_config import WebConfig, load_web_config
 
 log = logging.getLogger("exporter")
 
@@ -57,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT", help="where to serve (default %(default)s; [::]:PORT: IPv4+IPv6)")
     add("--web.telemetry-path", dest="telemetry_path", default="/metrics", metavar="PATH",
         help="path of the metrics (default %(default)s)")
+    add("--web.config.file", dest="web_config_file", metavar="PATH",
+        help="TLS and basic auth, in the format of Prometheus' exporters' web configuration")
     add("--log.level", dest="log_level", default="info", choices=list(logs.LEVELS))
     add("--log.format", dest="log_format", default="logfmt", choices=logs.FORMATS)
     mode = parser.add_mutually_exclusive_group()
@@ -99,6 +103,7 @@ def main(
 
     simulator = None
     try:
+        web = load_web_config(Path(args.web_config_file)) if args.web_config_file else WebConfig()
         if args.demo:
             if args.log_level != "debug":  # every simulated call at info would drown the demo
                 logging.getLogger("exporter.simulator").setLevel(logging.WARNING)
@@ -112,7 +117,7 @@ def main(
             print(f"wolkvox-exporter: {problem}", file=err)
         return 2
     try:
-        return _run(args, config, out, demo=simulator is not None)
+        return _run(args, config, web, out, demo=simulator is not None)
     finally:
         if simulator is not None:
             simulator.stop()
@@ -132,15 +137,21 @@ def _load_config(path: str | None, environ: Mapping[str, str]) -> Config:
     return config
 
 
-def _run(args: argparse.Namespace, config: Config, out: TextIO, *, demo: bool) -> int:
+def _run(
+    args: argparse.Namespace, config: Config, web: WebConfig, out: TextIO, *, demo: bool
+) -> int:
     if args.check_config:
-        for warning in config.warnings():
+        for warning in [*config.warnings(), *web.warnings]:
             print(f"warning: {warning}", file=out)
         print(f"configuration OK: {len(config.operations)} operation(s)", file=out)
+        if args.web_config_file:
+            print(f"web configuration OK: {web.describe()}", file=out)
         return 0
     if not demo:
         for warning in config.warnings():
             log.warning(warning)
+    for warning in web.warnings:
+        log.warning(warning)
     gate = TokenGate()
     refreshers = [
         Refresher(
@@ -175,13 +186,14 @@ def _run(args: argparse.Namespace, config: Config, out: TextIO, *, demo: bool) -
         out.write(generate_latest(registry).decode())
         out.flush()
         return 0 if all(r.state.up for r in refreshers) else 1
-    return _serve(args, refreshers, registry, demo=demo)
+    return _serve(args, refreshers, registry, web, demo=demo)
 
 
 def _serve(
     args: argparse.Namespace,
     refreshers: list[Refresher],
     registry: CollectorRegistry,
+    web: WebConfig,
     *,
     demo: bool,
 ) -> int:
@@ -195,7 +207,9 @@ def _serve(
         ready=lambda: all(r.state.last_result is not None for r in refreshers),
     )
     try:
-        server = serve(create_app(site), args.listen_address)
+        auth = BasicAuth(web.users) if web.users else None
+        app = create_app(site, auth=auth, headers=web.headers)
+        server = serve(app, args.listen_address, web.ssl_context)
     except OSError as exc:
         log.error("cannot listen on %s: %s", args.listen_address, exc.strerror or exc)
         return 1
@@ -211,7 +225,7 @@ def _serve(
     for refresher in refreshers:
         refresher.start()
     metrics_url = server.url.rstrip("/") + args.telemetry_path
-    log.info("listening on %s", server.url, extra={"version": __version__})
+    log.info("listening on %s", server.url, extra={"version": __version__, "web": web.describe()})
     if demo:
         log.info("demo: simulated Wolkvox operations; open %s", metrics_url)
     while not stop.wait(0.5):

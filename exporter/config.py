@@ -73,6 +73,7 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "parse_size",
+    "read_yaml_file",
 ]
 
 _ENV = {"WOLKVOX_OPERATION": "name", "WOLKVOX_SERVER": "server", "WOLKVOX_BASE_URL": "base_url",
@@ -94,11 +95,16 @@ def parse_config(
 
 
 def load_config(path: Path, environ: Mapping[str, str]) -> Config:
-    """Read and parse the YAML file at ``path``; see ``parse_config``.
+    """Read and parse the YAML file at ``path``; see ``read_yaml_file`` and ``parse_config``."""
+    return parse_config(read_yaml_file(path), environ, base_dir=path.parent)
+
+
+def read_yaml_file(path: Path) -> object:
+    """The YAML document in the file at ``path``, as plain Python data (safe loading).
 
     An unreadable file or a YAML syntax error raises ConfigError with one line naming the file
-    (and the line and column of a syntax error). A key given twice is a syntax error too: YAML
-    would silently keep the last one.
+    (and the line and column of a syntax error). A key given twice is an error too: YAML would
+    silently keep the last one. Used for the exporter's and the web configuration files alike.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -108,10 +114,13 @@ def load_config(path: Path, environ: Mapping[str, str]) -> Config:
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: is not UTF-8 text; save it as UTF-8"]) from None
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.YAMLError as error:
         raise ConfigError([_yaml_problem(path, error)]) from None
-    return parse_config(data, environ, base_dir=path.parent)
+    except (ValueError, RecursionError) as error:  # e.g. 2020-02-30 read as a date; deep nesting
+        why = str(error).splitlines()[0][:80] if str(error) else type(error).__name__
+        fix = "quote values that are not meant as dates or numbers"
+        raise ConfigError([f"{path}: cannot be read ({why}); {fix}"]) from None
 
 
 def config_from_environ(environ: Mapping[str, str]) -> Config | None:

@@ -2,7 +2,10 @@
 
 cheroot is a well-kept WSGI server with a bounded worker pool and idle-client timeouts, and it
 can do TLS; prometheus_client's own server binds metrics to every path and bounds nothing.
-This module knows nothing of Wolkvox: the caller hands it callables for health and status.
+This module owns the WSGI app, the server's lifecycle and the listen address; it knows nothing
+of Wolkvox: the caller hands it callables for health and status, a ready ``ssl.SSLContext`` and
+a ``BasicAuth`` (``exporter.web_config`` reads the file they come from). HTTPS serving lives in
+``exporter.web_tls``, password checks in ``exporter.web_auth``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import gzip
 import html
 import logging
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +22,9 @@ from typing import Any
 from cheroot import wsgi
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+
+from exporter.web_auth import BasicAuth
+from exporter.web_tls import enable_tls
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +53,26 @@ class Site:
     ready: Callable[[], bool]
 
 
-def create_app(site: Site) -> WsgiApp:
-    """Return the WSGI app; unknown paths get 404, other methods than GET/HEAD 405."""
+def create_app(
+    site: Site, *, auth: BasicAuth | None = None, headers: Sequence[tuple[str, str]] = ()
+) -> WsgiApp:
+    """Return the WSGI app; unknown paths get 404, other methods than GET/HEAD 405.
+
+    With ``auth``, every path but ``/healthz`` needs the credentials (else 401); ``headers`` are
+    added to every response.
+    """
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        def respond(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> Any:
+            return start_response(status, [*response_headers, *headers], *exc)
+
         path = environ.get("PATH_INFO") or "/"
+        # /healthz stays open: a liveness probe (Docker's HEALTHCHECK) has no password.
+        if auth and path != "/healthz" and not auth.allows(environ.get("HTTP_AUTHORIZATION")):
+            return _unauthorized(respond)
+        return route(path, environ, respond)
+
+    def route(path: str, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             return _text(start_response, "405 Method Not Allowed", "method not allowed\n")
         if path == site.telemetry_path:
@@ -113,12 +135,24 @@ def _landing(site: Site, start_response: StartResponse) -> Iterable[bytes]:
     return [data]
 
 
-def _text(start_response: StartResponse, status: str, text: str) -> Iterable[bytes]:
+def _text(
+    start_response: StartResponse, status: str, text: str, extra: Sequence[tuple[str, str]] = ()
+) -> Iterable[bytes]:
     data = text.encode()
     start_response(
-        status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))]
+        status,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+            *extra,
+        ],
     )
     return [data]
+
+
+def _unauthorized(start_response: StartResponse) -> Iterable[bytes]:
+    challenge = ("WWW-Authenticate", 'Basic realm="wolkvox-exporter", charset="UTF-8"')
+    return _text(start_response, "401 Unauthorized", "unauthorized\n", [challenge])
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -136,11 +170,25 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return host or "::", int(port)
 
 
-class WebServer:
-    """A running cheroot server in a daemon thread; ``stop()`` ends it within ~1 s."""
+class _Server(wsgi.Server):
+    """cheroot's server, logging through ``logging`` (one line, logfmt/JSON) not raw stderr."""
 
-    def __init__(self, app: WsgiApp, host: str, port: int) -> None:
-        self._server = wsgi.Server(
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        """cheroot's hook for its own errors."""
+        log.log(level, "http server: %s", msg, exc_info=traceback)
+
+
+class WebServer:
+    """A running cheroot server in a daemon thread; ``stop()`` ends it within ~1 s.
+
+    With ``ssl_context`` it serves HTTPS only.
+    """
+
+    def __init__(
+        self, app: WsgiApp, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
+        self._scheme = "http" if ssl_context is None else "https"
+        self._server = _Server(
             (host, port),
             app,
             numthreads=THREADS,
@@ -150,6 +198,8 @@ class WebServer:
             shutdown_timeout=1,
             server_name="wolkvox-exporter",
         )
+        if ssl_context is not None:
+            enable_tls(self._server, ssl_context)
         self._server.prepare()  # binds now, so a busy port fails here, before the thread
         self._thread = threading.Thread(target=self._server.serve, name="web", daemon=True)
 
@@ -164,7 +214,8 @@ class WebServer:
         """A URL for humans and logs: the any-address is shown as localhost."""
         host, port = self.address
         shown = "localhost" if host in ("::", "0.0.0.0") else host
-        return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+        shown = f"[{shown}]" if ":" in shown else shown
+        return f"{self._scheme}://{shown}:{port}/"
 
     def start(self) -> WebServer:
         """Start serving; returns self."""
@@ -177,13 +228,16 @@ class WebServer:
         self._thread.join(2)
 
 
-def serve(app: WsgiApp, listen_address: str) -> WebServer:
-    """Bind ``listen_address`` and serve ``app``; OSError when the address cannot be bound."""
+def serve(
+    app: WsgiApp, listen_address: str, ssl_context: ssl.SSLContext | None = None
+) -> WebServer:
+    """Bind ``listen_address`` and serve ``app`` (HTTPS with ``ssl_context``); OSError when the
+    address cannot be bound."""
     host, port = parse_listen_address(listen_address)
     try:
-        return WebServer(app, host, port).start()
+        return WebServer(app, host, port, ssl_context).start()
     except OSError:
         if host != "::":
             raise
         # No IPv6 on this host: the any-address falls back to every IPv4 interface.
-        return WebServer(app, "0.0.0.0", port).start()
+        return WebServer(app, "0.0.0.0", port, ssl_context).start()

@@ -16,7 +16,7 @@ import requests
 
 from tests.helpers import wait_until
 
-_LISTENING = re.compile(r'msg="listening on (http://\S+?/)"')
+_LISTENING = re.compile(r'msg="listening on (https?://\S+?/)"')
 
 
 class ExporterProcess:

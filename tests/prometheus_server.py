@@ -20,7 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -73,6 +73,10 @@ class PrometheusServer:
     durations, keeps its data and ``prometheus.yml`` in ``tmp_dir`` (created if needed) and logs
     to ``tmp_dir/prometheus.log``. Entering starts it and waits until ``/-/ready``; leaving stops
     it (SIGTERM, then SIGKILL after 10 s), also when the test failed.
+
+    ``scheme``, ``tls_config`` and ``basic_auth`` go into the scrape config as given (Prometheus'
+    own keys, e.g. ``{"ca_file": ...}`` and ``{"username": ..., "password": ...}``); left out by
+    default.
     """
 
     def __init__(
@@ -85,6 +89,9 @@ class PrometheusServer:
         evaluation_interval: str = "1s",
         job_name: str = JOB_NAME,
         metrics_path: str = "/metrics",
+        scheme: str | None = None,
+        tls_config: Mapping[str, Any] | None = None,
+        basic_auth: Mapping[str, str] | None = None,
     ) -> None:
         self.tmp_dir = tmp_dir
         self.targets_wanted = (
@@ -95,19 +102,22 @@ class PrometheusServer:
         self.config_path = tmp_dir / "prometheus.yml"
         self.log_path = tmp_dir / "prometheus.log"
         self.url = ""
+        scrape: dict[str, Any] = {
+            "job_name": job_name,
+            "metrics_path": metrics_path,
+            "static_configs": [{"targets": self.targets_wanted}],
+        }
+        optional = {"scheme": scheme, "tls_config": tls_config, "basic_auth": basic_auth}
+        for key, given in optional.items():
+            if given is not None:
+                scrape[key] = given if isinstance(given, str) else dict(given)
         self._config = {
             "global": {
                 "scrape_interval": scrape_interval,
                 "evaluation_interval": evaluation_interval,
             },
             "rule_files": [str(path) for path in self.rule_files],
-            "scrape_configs": [
-                {
-                    "job_name": job_name,
-                    "metrics_path": metrics_path,
-                    "static_configs": [{"targets": self.targets_wanted}],
-                }
-            ],
+            "scrape_configs": [scrape],
         }
         self._process: subprocess.Popen[bytes] | None = None
         self._session = requests.Session()  # keep-alive: the wait_for* helpers poll a lot

@@ -149,3 +149,12 @@ def test_the_demo_serves_simulated_campaigns() -> None:
         names = {s.name for s in samples_of(text)}
         assert {"wolkvox_campaign_records", "wolkvox_campaign_info"} <= names
         assert demo.get("ready").status_code == 200
+
+
+def test_an_impossible_date_in_the_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text('when: 2020-02-30\noperations:\n  - {name: a, server: "0032", token: x}\n')
+    result = run_exporter(["--check-config", "--config.file", str(config)])
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"wolkvox-exporter: {config}: cannot be read")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
@@ -39,6 +40,7 @@ from exporter.web_config import WebConfig, load_web_config
 log = logging.getLogger("exporter")
 
 DEFAULT_LISTEN_ADDRESS = ":9870"
+_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+/?")
 DEMO_REFRESH_INTERVAL = 10.0
 #: Seconds shutdown may take in all; an in-flight Wolkvox call is abandoned, not awaited.
 SHUTDOWN_BUDGET = 1.5
@@ -47,6 +49,7 @@ SHUTDOWN_BUDGET = 1.5
 def build_parser() -> argparse.ArgumentParser:
     """The flags, named like the Prometheus exporters' (``--web.listen-address`` ...)."""
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,  # a flag is spelled out, as in the Go exporters
         prog="wolkvox-exporter",
         description="Prometheus exporter for Wolkvox outbound dialing campaigns.",
         epilog="Without --config.file, WOLKVOX_SERVER and WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE) "
@@ -89,12 +92,14 @@ def main(
     args = parser.parse_args(argv)
     if args.demo and args.config_file:
         parser.error("--demo runs its own simulated operations; drop --config.file")
-    if not args.telemetry_path.startswith("/") or args.telemetry_path in (
-        "/",
-        "/healthz",
-        "/ready",
-    ):
-        parser.error("--web.telemetry-path: must start with / and not be /, /healthz or /ready")
+    if args.once and args.check_config:
+        parser.error("--check-config only validates; drop --once (or run --once alone)")
+    path = args.telemetry_path
+    if not _PATH.fullmatch(path) or path in ("/", "/healthz", "/ready"):
+        parser.error(
+            "--web.telemetry-path: a path such as /metrics (letters, digits and /._-~), "
+            "not /, /healthz or /ready"
+        )
     try:
         parse_listen_address(args.listen_address)
     except ValueError as exc:
@@ -219,9 +224,14 @@ def _serve(
         log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
 
+    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        # A HUP must not kill the exporter; token files are re-read before every call anyway.
+        log.warning("received SIGHUP: configuration reload is not supported; restart to apply")
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGHUP, on_hangup)
     for refresher in refreshers:
         refresher.start()
     metrics_url = server.url.rstrip("/") + args.telemetry_path

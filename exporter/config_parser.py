@@ -62,6 +62,7 @@ class Parser:
         self.environ = environ
         self.base_dir = base_dir
         self.problems: list[str] = []
+        self.secrets: set[str] = set()  # every token seen, to keep it out of every problem
 
     def config(self, data: object) -> Config:
         operations: list[OperationConfig] = []
@@ -74,8 +75,15 @@ class Parser:
             defaults = self.settings(data, "", _Settings())
             operations = self.operations(data.get("operations"), defaults)
         if self.problems:
-            raise ConfigError(self.problems)
+            raise ConfigError([self.scrub(line) for line in self.problems])
         return Config(tuple(operations))
+
+    def scrub(self, line: str) -> str:
+        """``line`` with every token seen replaced: a token given under the wrong key (or the
+        same variable used for server and token) must not be printed by another key's error."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            line = line.replace(secret, "<token>")
+        return line
 
     def operations(self, items: object, defaults: _Settings) -> list[OperationConfig]:
         if not isinstance(items, list) or not items:
@@ -176,13 +184,20 @@ class Parser:
         expand: bool = False,
     ) -> _T | None:
         """``read(item[key])`` after ${VAR} expansion if ``expand``; None and a problem if bad."""
-        value = item.get(key)
+        value = original = item.get(key)
         try:
             if expand and isinstance(value, str) and self.environ is not None:
                 value = values.expand_variables(value, self.environ)
+            if key == "token" and isinstance(value, str) and len(value.strip()) >= 4:
+                self.secrets.add(value.strip())
             return read(value)
         except ValueError as error:
-            self.problems.append(f"{prefix}{key}: {error}")
+            text = str(error)
+            if isinstance(value, str) and value != original:
+                # Show ${VAR} as written, never what the environment put in its place.
+                for shown in sorted({value, value.strip(), value.strip()[:37]}, key=len)[::-1]:
+                    text = text.replace(shown, str(original)) if len(shown) >= 4 else text
+            self.problems.append(f"{prefix}{key}: {text}")
             return None
 
     def unknown_keys(self, item: Mapping[Any, object], known: Sequence[str], prefix: str) -> None:

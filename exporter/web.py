@@ -160,6 +160,8 @@ def parse_listen_address(value: str) -> tuple[str, int]:
 
     An empty host means every interface, IPv6 and IPv4 (``"::"``, dual-stack).
     """
+    if "://" in value:
+        raise ValueError(f"{value!r}: give HOST:PORT without a scheme, e.g. 127.0.0.1:9870")
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"{value!r} is not HOST:PORT (e.g. :9870, 127.0.0.1:9870, [::]:9870)")

@@ -90,7 +90,9 @@ def test_check_config_with_problems_exits_2() -> None:
 @pytest.mark.parametrize(
     "args",
     [["--demo", "--config.file", "x.yml"], ["--web.listen-address", "9870"],
-     ["--web.telemetry-path", "metrics"], ["--log.level", "loud"], ["--no-such-flag"]],
+     ["--web.listen-address", "http://127.0.0.1:9870"], ["--web.telemetry-path", "metrics"],
+     ["--web.telemetry-path", "/m?x=1"], ["--log.level", "loud"], ["--no-such-flag"],
+     ["--conf", "x.yml"], ["--check-config", "--once", "--demo"]],
 )  # fmt: skip
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = run_exporter(args, env=NO_WOLKVOX)

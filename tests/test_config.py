@@ -667,3 +667,15 @@ def test_a_token_file_every_user_can_read_is_warned_about(tmp_path: Path) -> Non
     )
     secret.chmod(0o600)
     assert config.warnings() == []
+
+
+def test_a_token_given_under_another_key_is_never_printed() -> None:
+    token = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"  # not 20 hex digits in a row: no heuristic
+    with pytest.raises(ConfigError) as caught:
+        config_from_environ({"WOLKVOX_SERVER": token, "WOLKVOX_TOKEN": token})
+    assert token not in str(caught.value)
+    assert "WOLKVOX_SERVER" in str(caught.value)
+    data = {"operations": [operation(server="${WOLKVOX_TOKEN}", token="${WOLKVOX_TOKEN}")]}
+    line = problems(data, {"WOLKVOX_TOKEN": token})[0]
+    assert token not in line
+    assert line.startswith('operations[0].server: "${WOLKVOX_TOKEN}" is not 4 digits')

@@ -17,7 +17,7 @@ import pytest
 
 from exporter.simulator import Fault, Simulator
 from tests.exporter_process import ExporterProcess
-from tests.helpers import sample_json, series, value
+from tests.helpers import sample_json, series, value, wait_until
 
 TOKEN = "4f1c2e9a7b3d5f60718293a4b5c6d7e8f9011223344556677"
 THREE = sample_json("ok_three_campaigns")["data"]
@@ -236,6 +236,14 @@ def test_sigterm_during_a_slow_wolkvox_call_exits_fast_and_clean(
     assert time.monotonic() - started < 2.0
     assert code == 0
     assert "received SIGTERM" in exporter.log_text
+
+
+def test_sighup_is_logged_and_does_not_stop_the_exporter(exporter: ExporterProcess) -> None:
+    exporter.wait_for_metrics(result_is("ok"))
+    exporter.signal(signal.SIGHUP)
+    assert wait_until(lambda: "received SIGHUP" in exporter.log_text)
+    assert exporter.process.poll() is None
+    assert exporter.get("healthz").status_code == 200
 
 
 def test_sigint_exits_clean(exporter: ExporterProcess) -> None:

@@ -12,6 +12,7 @@ documented vocabulary (see API.md). The rules, one row at a time:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -49,6 +50,9 @@ _TURBO_DIAL = {"yes": True, "si": True, "sí": True, "true": True, "1": True,
 _LAST_USE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _NEVER_USED = {"0000-00-00 00:00:00", "0000-00-00"}
 _MAX_SHOWN = 40  # characters of a bad value quoted in a problem, so a huge value cannot flood logs
+#: The largest count read: every whole number up to it is exact in a sample (a float64), and a
+#: larger one would not even convert to a float (10**400 raises OverflowError in the collector).
+MAX_COUNT = 2**53
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +206,10 @@ def parse_last_use(value: str, tz: ZoneInfo) -> float:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of thousands of digits: repr() refuses it
+        return "a number too long to show"
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
@@ -212,16 +219,30 @@ def _raw(row: Mapping[str, object], name: str, cid: str | None, problems: list[P
     if value is None:
         return ""
     if isinstance(value, str):
+        if not value.isascii() and not _is_unicode(value):
+            # JSON's "\ud800" escape gives a lone surrogate, which no UTF-8 page or label can
+            # hold: kept, it would break every scrape.
+            problems.append(Problem(name, cid, f"not valid Unicode text: {_show(value)}"))
+            return ""
         return value.strip()
     if isinstance(value, bool):  # bool is an int: never let true become "True" or 1 silently
         problems.append(Problem(name, cid, f"expected a string, got {_show(value)}"))
         return ""
-    if isinstance(value, int):
-        return str(value)
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return str(int(value))
+        value = int(value)
+    if isinstance(value, int):
+        with contextlib.suppress(ValueError):  # str() refuses thousands of digits
+            return str(value)
     problems.append(Problem(name, cid, f"expected a string, got {_show(value)}"))
     return ""
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _count(
@@ -237,11 +258,13 @@ def _count(
     if not text.isascii() or not text.isdigit():
         problems.append(Problem(name, cid, f"not a whole number: {_show(text)}"))
         return None
-    value = int(text)
-    if maximum is not None and value > maximum:
-        problems.append(Problem(name, cid, f"{value} is above {maximum}"))
+    limit = MAX_COUNT if maximum is None else maximum
+    digits = text.lstrip("0") or "0"
+    # Length first: int() of thousands of digits is slow, and past 4300 raises ValueError.
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        problems.append(Problem(name, cid, f"{_show(digits)} is above {limit}"))
         return None
-    return value
+    return int(digits)
 
 
 def _status(row: Mapping[str, object], cid: str, problems: list[Problem]) -> str:

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from exporter.client import ApiResponse
 from exporter.config import OperationConfig
 from exporter.errors import FAILURE_REASONS, ConfigError, WolkvoxError
-from exporter.model import PARSE_FIELDS, OperationState, parse_campaigns
+from exporter.model import PARSE_FIELDS, OperationState, ParsedCampaigns, parse_campaigns
 
 log = logging.getLogger(__name__)
 
@@ -191,19 +191,19 @@ class Refresher:
                 return self._failure_delay() - duration
             duration = self._monotonic() - started_mono
         self._api_requests[str(response.status)] += 1
-        self._record_success(response, duration, attempt_at)
+        parsed = parse_campaigns(response.rows, op.timezone, op.max_campaigns)
+        self._count_problems(parsed)
+        if response.rows and not parsed.campaigns:
+            # Rows, and not one campaign among them: a proxy's JSON, or a renamed field, not
+            # an operation without campaigns. Taken as a success it would wipe the last good
+            # data and report every campaign gone.
+            message = f"none of the {len(response.rows)} rows of data is a campaign"
+            self._record_failure("bad_response", message, duration, attempt_at)
+            return self._failure_delay() - duration
+        self._record_success(parsed, duration, attempt_at)
         return op.refresh_interval - duration
 
-    def _record_success(self, response: ApiResponse, duration: float, at: float) -> None:
-        op = self.operation
-        parsed = parse_campaigns(response.rows, op.timezone, op.max_campaigns)
-        if parsed.dropped:
-            log.warning(
-                "%d campaigns past max_campaigns (%d) are not exported; raise max_campaigns",
-                parsed.dropped,
-                op.max_campaigns,
-                extra=self._extra(),
-            )
+    def _count_problems(self, parsed: ParsedCampaigns) -> None:
         for problem in parsed.problems:
             self._parse_errors[problem.field] += 1
             log.debug("campaign value skipped: %s", problem, extra=self._extra())
@@ -211,6 +211,16 @@ class Refresher:
             log.warning(
                 "%d campaign values could not be read; run with --log.level debug to see them",
                 len(parsed.problems),
+                extra=self._extra(),
+            )
+
+    def _record_success(self, parsed: ParsedCampaigns, duration: float, at: float) -> None:
+        op = self.operation
+        if parsed.dropped:
+            log.warning(
+                "%d campaigns past max_campaigns (%d) are not exported; raise max_campaigns",
+                parsed.dropped,
+                op.max_campaigns,
                 extra=self._extra(),
             )
         if not self._state.up:

@@ -14,6 +14,7 @@ import select
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -63,6 +64,14 @@ class Server(ThreadingHTTPServer):
         with self._idle:
             self._open.discard(request)
             self._idle.notify_all()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets a kept-alive connection (as one that gives up on a body does)
+        # is no error of ours: one debug line, not a traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            _log.debug("simulator: client %s reset the connection", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def drop_connections(self) -> None:
         """Shut every open connection so handlers blocked reading them return."""
@@ -161,16 +170,26 @@ class Handler(BaseHTTPRequestHandler):
     # -- writing ---------------------------------------------------------------------------
 
     def _head(
-        self, status: int, content_type: str, length: int, extra: Sequence[tuple[str, str]] = ()
+        self,
+        status: int,
+        content_type: str,
+        length: int | None,
+        extra: Sequence[tuple[str, str]] = (),
     ) -> bytes:
-        """The status line and headers, built by hand so each fault decides what follows."""
+        """The status line and headers, built by hand so each fault decides what follows.
+
+        ``length`` None sends ``Transfer-Encoding: chunked`` instead of a ``Content-Length``;
+        a fault's own ``headers`` come last.
+        """
         self._status = status
+        framing = ("Content-Length", str(length)) if length is not None else _CHUNKED
         fields = [
             ("Server", self.version_string()),
             ("Date", self.date_time_string()),
             ("Content-Type", content_type),
-            ("Content-Length", str(length)),
+            framing,
             *extra,
+            *(self._fault.headers if self._fault else ()),
         ]
         if self.close_connection:
             fields.append(("Connection", "close"))
@@ -181,9 +200,23 @@ class Handler(BaseHTTPRequestHandler):
     def _send(
         self, status: int, body: bytes, content_type: str, extra: Sequence[tuple[str, str]] = ()
     ) -> None:
+        if self._fault and self._fault.chunked:
+            self._send_chunked(status, body, content_type, extra)
+            return
         head = self._head(status, content_type, len(body), extra)
         self._settle()
         self.wfile.write(head if self.command == "HEAD" else head + body)
+
+    def _send_chunked(
+        self, status: int, body: bytes, content_type: str, extra: Sequence[tuple[str, str]]
+    ) -> None:
+        # Only GET reaches a fault, so there is always a body to frame.
+        self.wfile.write(self._head(status, content_type, None, extra))
+        for start in range(0, len(body), _CHUNK):
+            piece = body[start : start + _CHUNK]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self._settle()
+        self.wfile.write(b"0\r\n\r\n")
 
     def _send_rows(self, rows: list[dict[str, object]]) -> None:
         self._send(200, _json(data.success_document(rows)), data.JSON_TYPE)
@@ -254,7 +287,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _fault_trickle(self, fault: Fault, query: Mapping[str, str]) -> None:
         body = self._normal_body(fault, query)
-        self.wfile.write(self._head(fault.status, data.JSON_TYPE, len(body)))
+        head = self._head(fault.status, data.JSON_TYPE, len(body))
+        if fault.trickle_head:  # the status line at once, then the rest of the head too
+            status_line, _, rest = head.partition(b"\r\n")
+            self.wfile.write(status_line + b"\r\n")
+            body = rest + body
+        else:
+            self.wfile.write(head)
         stopping = self.server.simulator._stopping
         for index in range(len(body)):
             if stopping.wait(fault.delay):
@@ -279,6 +318,9 @@ class Handler(BaseHTTPRequestHandler):
         rows = self.server.simulator._rows_for(query, tick=False)
         self._send(fault.status, fault.body or _json(rows), data.JSON_TYPE)
 
+
+_CHUNK = 64 * 1024  # bytes per chunk of a chunked answer
+_CHUNKED = ("Transfer-Encoding", "chunked")
 
 _FAULTS: Mapping[str, Callable[[Handler, Fault, Mapping[str, str]], None]] = {
     kind: getattr(Handler, f"_fault_{kind}") for kind in FAULT_KINDS

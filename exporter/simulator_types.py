@@ -44,6 +44,11 @@ class Fault:
     ``reset`` a non-empty ``body`` means "send half of it, then reset"; for ``sample`` it names
     the sample (prefer `Simulator.sample_fault`). ``status`` is answered by every kind that
     answers (``html_500`` makes anything below 500 a 502; ``redirect`` anything not 3xx a 302).
+    ``headers`` are added to the head of every kind that sends one (e.g. ``Content-Encoding:
+    gzip`` over a ``body`` that is gzip). ``chunked`` sends the body of the kinds that answer
+    whole (all but ``truncated``, ``reset``, ``hang``, ``trickle``) with ``Transfer-Encoding:
+    chunked`` instead of a ``Content-Length``. ``trickle_head`` makes ``trickle`` send the
+    status line at once and then the headers, too, a byte every ``delay``.
     """
 
     kind: str
@@ -52,11 +57,21 @@ class Fault:
     body: bytes = b""
     content_type: str = "application/json"
     location: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    chunked: bool = False
+    trickle_head: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; use one of {FAULT_KINDS}")
         if self.delay < 0:
             raise ValueError(f"fault delay must be >= 0, got {self.delay}")
+        if self.trickle_head and self.kind != "trickle":
+            raise ValueError("trickle_head applies to the trickle kind only")
+        if self.chunked and self.kind in ("truncated", "reset", "hang", "trickle"):
+            raise ValueError(f"chunked does not apply to the {self.kind} kind")
+        for name, value in self.headers:
+            if any(c in name + value for c in "\r\n") or not name.strip() or ":" in name:
+                raise ValueError(f"bad header {name!r}: {value!r}")
         if self.kind == "sample" and self.body.decode(errors="replace") not in data.SAMPLES:
             raise ValueError(f"unknown sample {self.body!r}; use one of {sorted(data.SAMPLES)}")

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,6 +159,7 @@ def _run(
     for warning in web.warnings:
         log.warning(warning)
     gate = TokenGate()
+    sharing = Counter(op.token for op in config.operations)  # equal sources: one token
     refreshers = [
         Refresher(
             op,
@@ -168,6 +170,7 @@ def _run(
                 server=op.server,
             ).fetch,
             gate,
+            sharing=sharing[op.token],
         )
         for op in config.operations
     ]

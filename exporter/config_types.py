@@ -144,12 +144,14 @@ class Config:
                     " run on Wolkvox; an abandoned call may still hold the token when the next"
                     " one starts (Wolkvox allows one request at a time per token)"
                 )
-        sharing: dict[TokenSource, list[str]] = {}
+        sharing: dict[TokenSource, list[OperationConfig]] = {}
         for op in self.operations:
-            sharing.setdefault(op.token, []).append(op.name)
-        for names in sharing.values():
-            if len(names) > 1:
+            sharing.setdefault(op.token, []).append(op)
+        for ops in sharing.values():
+            if len(ops) > 1:
+                names = ", ".join(op.name for op in ops)
                 lines.append(
-                    f"operations {', '.join(names)} share a token; their calls will be serialised"
+                    f"operations {names} share a token; they take turns on it, so each is"
+                    f" refreshed every {len(ops)} x its refresh_interval"
                 )
         return lines

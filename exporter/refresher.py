@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -37,56 +37,65 @@ Fetch = Callable[[str], ApiResponse]
 #: Jitter added to a retry after a failure: at most this share of the interval, and 30 s.
 JITTER_SHARE = 0.1
 MAX_JITTER = 30.0
+#: Seconds between checks of the stop event while waiting for a turn on a token.
+STOP_POLL = 0.25
 
 
 class TokenGate:
-    """Grants one caller at a time per token, and spaces calls on a token by the interval.
+    """Grants one caller at a time per token, in arrival order, spacing calls by the interval.
 
     Tokens are keyed by their SHA-256 so the gate holds no secret in clear. Shared by every
-    refresher of a process: two operations configured with one token never overlap.
+    refresher of a process: operations configured with one token never overlap, and they take
+    turns (first come, first served), so none of them starves.
     """
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._turns = threading.Condition()
+        self._queues: dict[str, deque[object]] = {}
         self._last_start: dict[str, float] = {}
 
     @contextmanager
     def hold(self, token: str, spacing: float, stop: threading.Event) -> Iterator[bool]:
-        """Yield True once the token is free and ``spacing`` s passed since its last call
-        started; yield False if ``stop`` is set first (the caller must then not call)."""
+        """Yield True once it is this caller's turn on the token and ``spacing`` s passed since
+        its last call started; yield False if ``stop`` is set first (then do not call)."""
         key = hashlib.sha256(token.encode()).hexdigest()
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        while not lock.acquire(timeout=0.25):
-            if stop.is_set():
-                yield False
-                return
+        ticket = object()
+        with self._turns:
+            queue = self._queues.setdefault(key, deque())
+            queue.append(ticket)
         try:
-            while True:
-                with self._guard:
-                    last = self._last_start.get(key)
-                wait = 0.0 if last is None else last + spacing - self._monotonic()
-                if wait <= 0 or stop.wait(wait):
-                    break
-            if stop.is_set():
-                yield False
-                return
-            with self._guard:
-                self._last_start[key] = self._monotonic()
-            yield True
+            yield self._wait_turn(key, queue, ticket, spacing, stop)
         finally:
-            lock.release()
+            with self._turns:
+                queue.remove(ticket)
+                self._turns.notify_all()
+
+    def _wait_turn(
+        self, key: str, queue: deque[object], ticket: object, spacing: float, stop: threading.Event
+    ) -> bool:
+        with self._turns:
+            while not stop.is_set():
+                if queue[0] is ticket:  # the head of the queue holds the token
+                    last = self._last_start.get(key)
+                    wait = 0.0 if last is None else last + spacing - self._monotonic()
+                    if wait <= 0:
+                        self._last_start[key] = self._monotonic()
+                        return True
+                else:
+                    wait = STOP_POLL
+                self._turns.wait(min(wait, STOP_POLL))  # also wakes to notice ``stop``
+        return False
 
 
 class Refresher:
     """Keeps one operation's ``OperationState`` fresh from a background thread.
 
-    ``fetch`` makes one Wolkvox call with a token (``CampaignsClient.fetch``). ``clock`` is
-    wall time for timestamps, ``monotonic`` drives the schedule, ``rng`` the jitter: all are
-    injectable so tests need no patching. ``stop()`` does not wait for an in-flight call: the
-    thread is a daemon and its result is discarded.
+    ``sharing`` is how many operations of the process use this operation's token (see
+    ``interval``). ``fetch`` makes one Wolkvox call with a token (``CampaignsClient.fetch``).
+    ``clock`` is wall time for timestamps, ``monotonic`` drives the schedule, ``rng`` the
+    jitter: all are injectable so tests need no patching. ``stop()`` does not wait for an
+    in-flight call: the thread is a daemon and its result is discarded.
     """
 
     def __init__(
@@ -98,8 +107,12 @@ class Refresher:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        sharing: int = 1,
     ) -> None:
         self.operation = operation
+        # N operations on one token take turns on it, one call per refresh_interval, so each
+        # of them is refreshed every N intervals: that is the interval it reports and keeps.
+        self.interval = operation.refresh_interval * max(1, sharing)
         self._fetch = fetch
         self._gate = gate
         self._clock = clock
@@ -112,7 +125,7 @@ class Refresher:
         self._parse_errors: Counter[str] = Counter(dict.fromkeys(PARSE_FIELDS, 0))
         self._state = OperationState(
             operation=operation.name,
-            refresh_interval=operation.refresh_interval,
+            refresh_interval=self.interval,
             max_data_age=operation.max_data_age,
             failures=dict(self._failures),
             parse_errors=dict(self._parse_errors),
@@ -157,7 +170,7 @@ class Refresher:
             except Exception:
                 log.exception("refresh crashed", extra={"operation": self.operation.name})
                 self._record_failure("internal_error", None, 0.0, self._clock())
-                next_in = self.operation.refresh_interval
+                next_in = self.interval
             self._stop.wait(self._schedule(next_in))
 
     def _schedule(self, delay: float) -> float:
@@ -201,7 +214,7 @@ class Refresher:
             self._record_failure("bad_response", message, duration, attempt_at)
             return self._failure_delay() - duration
         self._record_success(parsed, duration, attempt_at)
-        return op.refresh_interval - duration
+        return self.interval - duration
 
     def _count_problems(self, parsed: ParsedCampaigns) -> None:
         for problem in parsed.problems:
@@ -251,7 +264,7 @@ class Refresher:
         )
 
     def _failure_delay(self) -> float:
-        interval = self.operation.refresh_interval
+        interval = self.interval
         return interval + self._rng.uniform(0, min(interval * JITTER_SHARE, MAX_JITTER))
 
     def _until_quota_resets(self) -> float:
@@ -265,7 +278,7 @@ class Refresher:
             wait,
             extra=self._extra(),
         )
-        return max(wait, self.operation.refresh_interval)
+        return max(wait, self.interval)
 
     def _extra(self) -> dict[str, str]:
         return {"operation": self.operation.name}

@@ -507,8 +507,10 @@ def test_warnings_name_fast_refreshes_and_shared_tokens(tmp_path: Path) -> None:
         "operation tumaco: timeout 20s is below the 60 s a call may run on Wolkvox; an abandoned"
         " call may still hold the token when the next one starts (Wolkvox allows one request at"
         " a time per token)",
-        "operations bogota, cali share a token; their calls will be serialised",
-        "operations quito, pasto share a token; their calls will be serialised",
+        "operations bogota, cali share a token; they take turns on it, so each is refreshed"
+        " every 2 x its refresh_interval",
+        "operations quito, pasto share a token; they take turns on it, so each is refreshed"
+        " every 2 x its refresh_interval",
     ]
     assert all(TOKEN not in line for line in warnings)
 

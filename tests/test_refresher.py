@@ -18,7 +18,7 @@ from exporter.client import ApiResponse
 from exporter.config import OperationConfig, TokenSource
 from exporter.errors import WolkvoxError
 from exporter.refresher import MAX_JITTER, Refresher, TokenGate
-from tests.helpers import sample_json
+from tests.helpers import sample_json, wait_until
 
 BOGOTA = ZoneInfo("America/Bogota")
 THREE = tuple(sample_json("ok_three_campaigns")["data"])
@@ -283,3 +283,32 @@ def test_campaigns_past_max_campaigns_are_counted_and_logged(
         state = refresher.refresh_once()
     assert (len(state.campaigns), state.campaigns_dropped) == (2, 1)
     assert "1 campaigns past max_campaigns (2) are not exported" in caplog.text
+
+
+def test_operations_sharing_a_token_take_turns_and_report_the_longer_interval() -> None:
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def fetch_for(name: str) -> Callable[[str], ApiResponse]:
+        def fetch(token: str) -> ApiResponse:
+            with lock:
+                order.append(name)
+            return ApiResponse(200, ())
+
+        return fetch
+
+    gate = TokenGate()
+    refreshers = [
+        Refresher(operation(name, interval=0.05), fetch_for(name), gate, sharing=4)
+        for name in "abcd"
+    ]
+    for refresher in refreshers:
+        refresher.start()
+    try:
+        assert wait_until(lambda: len(order) >= 12, timeout=10)
+    finally:
+        for refresher in refreshers:
+            refresher.stop()
+    first = order[:12]
+    assert all(first.count(name) == 3 for name in "abcd"), first  # nobody starves
+    assert all(r.state.refresh_interval == pytest.approx(0.2) for r in refreshers)

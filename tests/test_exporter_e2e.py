@@ -278,3 +278,21 @@ def test_ready_is_503_before_the_first_attempt_ends(tmp_path: Path, sim: Simulat
         started = time.monotonic()
         assert value(process.scrape(), "wolkvox_up", **OP) == 0
         assert time.monotonic() - started < 1.0
+
+
+def test_a_rotated_token_file_is_used_from_the_next_call(tmp_path: Path) -> None:
+    old, new = "0ld" + TOKEN[3:], TOKEN
+    secret = tmp_path / "token"
+    secret.write_text(old + "\n")
+    secret.chmod(0o600)
+    with Simulator(tokens=[new], campaigns=THREE, evolve=False) as wolkvox:
+        config = tmp_path / "rotating.yml"
+        operation = {"name": "bogota", "base_url": wolkvox.base_url, "token_file": str(secret)}
+        config.write_text(json.dumps({"refresh_interval": INTERVAL, "operations": [operation]}))
+        with ExporterProcess(["--config.file", str(config)]) as process:
+            process.wait_for_metrics(result_is("invalid_token"))
+            secret.write_text(new + "\n")  # no restart, no signal
+            text = process.wait_for_metrics(result_is("ok"))
+            assert value(text, "wolkvox_campaigns", **OP) == 3
+        assert {r.token for r in wolkvox.requests} == {old, new}
+        assert old not in process.log_text and new not in process.log_text

@@ -16,6 +16,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,9 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 THREADS = 8
 #: Seconds a client may stay idle or slow before cheroot drops it.
 CLIENT_TIMEOUT = 10
+#: Largest request head and body accepted; a scrape's head is a few hundred bytes.
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,25 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return host or "::", int(port)
 
 
+def _in_daemon_thread(action: Callable[[], object]) -> None:
+    """Run ``action`` in a daemon thread and wait for it, re-raising what it raised: the
+    threads it starts (cheroot's workers) are then daemons too, so a worker stuck on a slow
+    client can never keep the process alive after shutdown."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except BaseException as error:  # handed to the caller below
+            raised.append(error)
+
+    thread = threading.Thread(target=run, name="web-prepare", daemon=True)
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
+
+
 class _Server(wsgi.Server):
     """cheroot's server, logging through ``logging`` (one line, logfmt/JSON) not raw stderr,
     and keeping silent clients away from the workers (``_FirstByteFirst``)."""
@@ -223,7 +246,11 @@ class WebServer:
         )
         if ssl_context is not None:
             enable_tls(self._server, ssl_context)
-        self._server.prepare()  # binds now, so a busy port fails here, before the thread
+        # cheroot reads headers and bodies without a limit by default: one client could send
+        # a 300 MB header line before any password is checked. A scrape needs a few hundred bytes.
+        self._server.max_request_header_size = MAX_HEADER_BYTES
+        self._server.max_request_body_size = MAX_BODY_BYTES
+        _in_daemon_thread(self._server.prepare)  # binds now, so a busy port fails here
         self._thread = threading.Thread(target=self._server.serve, name="web", daemon=True)
 
     @property
@@ -245,10 +272,14 @@ class WebServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop accepting and close the workers."""
-        self._server.stop()
-        self._thread.join(2)
+    def stop(self, timeout: float = 1.0) -> None:
+        """Stop accepting and close the workers, waiting at most ``timeout`` s: a worker held
+        by a slow client is abandoned (the workers are daemon threads), not awaited."""
+        deadline = time.monotonic() + timeout
+        stopper = threading.Thread(target=self._server.stop, name="web-stop", daemon=True)
+        stopper.start()
+        stopper.join(timeout)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def serve(

@@ -44,6 +44,8 @@ _HEADERS: dict[str, tuple[str, ...] | None] = {
     "X-Frame-Options": ("deny", "sameorigin"),
     "X-XSS-Protection": None,
 }
+#: The costliest bcrypt hash accepted: cost 14 is about 1.5 s per check; every step doubles it.
+MAX_BCRYPT_COST = 14
 _BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}")
 _KEYS = {
     "": {"tls_server_config", "basic_auth_users", "http_server_config"},
@@ -155,8 +157,17 @@ class _Parser:
             elif not isinstance(hashed, str) or not _BCRYPT.fullmatch(hashed):
                 self.problem(key, 'is not a bcrypt hash ($2y$10$ and 53 characters); make one '
                              "with htpasswd -nBC 10 \"\" | tr -d ':\\n'")  # fmt: skip
+            elif int(hashed[4:6]) > MAX_BCRYPT_COST:
+                # Each check of a cost-31 hash takes days of CPU: one request would hold a worker.
+                self.problem(key, f"bcrypt cost {int(hashed[4:6])} is above {MAX_BCRYPT_COST};"
+                             " make the hash with htpasswd -nBC 10")  # fmt: skip
             else:
                 users[name] = hashed.encode()
+        if len({hashed[4:6] for hashed in users.values()}) > 1:
+            self.warnings.append(
+                "basic_auth_users: the hashes have different bcrypt costs, so the time of a"
+                " failed login tells which users exist; give every user the same cost"
+            )
         return users
 
     def headers(self, data: object) -> tuple[tuple[str, str], ...]:

@@ -10,9 +10,11 @@ debug level, ``/metrics``, the landing page, ``/ready``, ``/healthz``). The case
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import re
+import signal
 import socket
 import threading
 import time
@@ -585,3 +587,38 @@ def test_the_image_runs_as_a_non_root_user() -> None:
     assert users[-1] > installs[-1], "the last USER must come after the install"
     user = instructions[users[-1]][1].split(":")[0].strip()
     assert user and user != "root" and not (user.isdigit() and int(user) == 0), user
+
+
+def test_a_huge_request_head_is_refused_without_reading_it_all(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    with running(tmp_path, operation("bogota", sim.base_url)) as process:
+        address = urlsplit(process.url)
+        assert address.hostname is not None and address.port is not None
+        with socket.create_connection((address.hostname, address.port), timeout=10) as conn:
+            conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            with contextlib.suppress(OSError):  # the server may close while we still send
+                for _ in range(64):  # 4 MiB of one header line, far past the 64 KiB limit
+                    conn.sendall(b"a" * 65536)
+            answer = conn.recv(200)
+        assert answer.startswith(b"HTTP/1.1 4"), answer
+        assert process.get("metrics").status_code == 200
+
+
+def test_sigterm_with_clients_holding_half_requests_exits_within_2_s(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(json.dumps({"operations": [operation("bogota", sim.base_url)]}))
+    env = {"T1": TOKEN}
+    with ExporterProcess(["--config.file", str(config)], env=env) as process, ExitStack() as held:
+        process.wait_for_metrics(result_is("ok"))
+        address = urlsplit(process.url)
+        assert address.hostname is not None and address.port is not None
+        for _ in range(12):
+            conn = held.enter_context(socket.create_connection((address.hostname, address.port)))
+            conn.sendall(b"GET /metr")
+        started = time.monotonic()
+        process.signal(signal.SIGTERM)
+        assert process.process.wait(5) == 0
+        assert time.monotonic() - started < 2.0

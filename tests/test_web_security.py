@@ -489,6 +489,7 @@ BAD_CONFIGS = {
     "not-a-mapping": ("- a\n", "must be a mapping"),
     "user-twice": ("basic_auth_users:\n  a: {hash}\n  a: {hash}\n", "'a' is given twice"),
     "unknown-key": ("basic_auth_user:\n  a: {hash}\n", "did you mean basic_auth_users?"),
+    "absurd-cost": ("basic_auth_users:\n  a: $2b$31$" + "a" * 53 + "\n", "bcrypt cost 31 is above"),
     "unknown-tls-key": ("{tls}  min_versio: TLS13\n", "did you mean min_version?"),
     "no-key-file": ("tls_server_config:\n  cert_file: {cert}\n", "key_file: is missing"),
     "no-cert-file": ("tls_server_config:\n  min_version: TLS13\n  key_file: {key}\n",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -65,3 +67,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float
         if time.monotonic() > deadline:
             return False
         pause.wait(step)
+
+
+def tool(*names: str) -> str:
+    """The path of the first of ``names`` on PATH (promtool, amtool, prometheus, ...).
+
+    Fails the test when none is installed: these checks must run, so they never skip, and
+    `.ci/run` installs Debian's `prometheus` and `prometheus-alertmanager` when missing.
+    """
+    for name in names:
+        path = shutil.which(name)
+        if path is not None:
+            return path
+    pytest.fail(
+        f"{' / '.join(names)} not found on PATH. `.ci/run` installs it (Debian packages "
+        "`prometheus` and `prometheus-alertmanager`); these checks must run, so they do not skip."
+    )

@@ -16,7 +16,6 @@ server's log.
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,11 +25,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import pytest
 import requests
 import yaml
 
-from tests.helpers import wait_until
+from tests.helpers import tool, wait_until
 
 #: The job name of the shipped prometheus/prometheus.yml; the shipped rules select it.
 JOB_NAME = "wolkvox"
@@ -45,17 +43,6 @@ _T = TypeVar("_T")
 
 class PrometheusAPIError(AssertionError):
     """The Prometheus HTTP API answered ``status: error`` (or not JSON) to a request."""
-
-
-def prometheus_binary() -> str:
-    """The path of the ``prometheus`` binary; fails the test when it is not installed."""
-    path = shutil.which("prometheus")
-    if path is None:
-        pytest.fail(
-            "prometheus not found on PATH. `.ci/run` installs it (Debian package `prometheus`);"
-            " the end-to-end tests must run, so they do not skip."
-        )
-    return path
 
 
 def free_port() -> int:
@@ -136,7 +123,7 @@ class PrometheusServer:
 
     def start(self) -> None:
         """Write the configuration, start Prometheus and wait until it is ready."""
-        binary = prometheus_binary()
+        binary = tool("prometheus")
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self._config, sort_keys=False), encoding="utf-8")
         for _ in range(_START_ATTEMPTS):

@@ -12,7 +12,6 @@ exporter's parser.
 from __future__ import annotations
 
 import secrets
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -27,7 +26,7 @@ import yaml
 
 from exporter.simulator import Simulator
 from tests.exporter_process import ExporterProcess
-from tests.helpers import sample_json, value
+from tests.helpers import sample_json, tool, value
 from tests.prometheus_server import JOB_NAME, PrometheusServer
 
 SHIPPED_RULES = Path(__file__).resolve().parent.parent / "prometheus" / "alerts.yml"
@@ -329,20 +328,10 @@ def test_prometheus_pages_on_a_rejected_token_and_keeps_the_last_good_campaigns(
     _assert_campaigns_as_served(prometheus, exporter, rows, only_if=failing)
 
 
-def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail(
-            "promtool not found on PATH. `.ci/run` installs it (Debian package `prometheus`);"
-            " this check must run, so it does not skip."
-        )
-    return path
-
-
 def test_the_exporters_metrics_pass_promtool_lint_healthy_and_failing(
     simulator: Simulator, exporter: ExporterProcess
 ) -> None:
-    promtool = _promtool()
+    promtool = tool("promtool")
     healthy = exporter.wait_for_metrics(lambda t: value(t, "wolkvox_up", operation=OPERATION) == 1)
     simulator.set_fault(Simulator.sample_fault("error_invalid_token"))
     failing = exporter.wait_for_metrics(lambda t: value(t, "wolkvox_up", operation=OPERATION) == 0)

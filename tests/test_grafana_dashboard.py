@@ -9,7 +9,6 @@ queries return data from a real Prometheus is ``test_e2e_dashboard.py``'s job.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
 from itertools import combinations
@@ -31,7 +30,7 @@ from tests.dashboard_queries import (
     variable_queries,
 )
 from tests.exporter_process import ExporterProcess
-from tests.helpers import samples_of, series
+from tests.helpers import samples_of, series, tool
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -76,15 +75,6 @@ def _yaml(path: Path) -> Any:
 def _panels(dashboard: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every panel but rows."""
     return [p for p in all_panels(dashboard) if p["type"] != "row"]
-
-
-def _promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail(
-            "promtool not found on PATH. `.ci/run` installs it (Debian package prometheus)."
-        )
-    return path
 
 
 # -- layout ------------------------------------------------------------------------------------
@@ -249,7 +239,7 @@ def test_every_query_parses_as_promql(tmp_path: Path) -> None:
     path = tmp_path / "dashboard_rules.yml"
     path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     result = subprocess.run(
-        [_promtool(), "check", "rules", str(path)],
+        [tool("promtool"), "check", "rules", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -452,7 +442,7 @@ def test_compose_prometheus_differs_from_the_shipped_config_only_in_addresses() 
         shipped = shipped.replace(local, service)
     assert yaml.safe_load(shipped) == _yaml(COMPOSE_PROMETHEUS_CONFIG)
     result = subprocess.run(
-        [_promtool(), "check", "config", COMPOSE_PROMETHEUS_CONFIG.name],
+        [tool("promtool"), "check", "config", COMPOSE_PROMETHEUS_CONFIG.name],
         cwd=COMPOSE_PROMETHEUS_CONFIG.parent,
         capture_output=True,
         text=True,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -22,22 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers import tool
+
 PROMETHEUS_DIR = Path(__file__).resolve().parent.parent / "prometheus"
 SEVERITIES = {"critical", "warning"}
 RECEIVER_OF_SEVERITY = {"critical": "pager", "warning": "tickets"}
 TOOL_TIMEOUT_SECONDS = 120
-
-
-def _tool(*names: str) -> str:
-    """The path of the first of ``names`` found on PATH; fails the test when there is none."""
-    for name in names:
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    pytest.fail(
-        f"{' / '.join(names)} not found on PATH. `.ci/run` installs it (Debian packages "
-        "`prometheus` and `prometheus-alertmanager`); these checks must run, so they do not skip."
-    )
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -77,19 +66,19 @@ def _alert_names() -> set[str]:
 
 
 def test_prometheus_config_is_valid() -> None:
-    _assert_success(_run(_tool("promtool"), "check", "config", "prometheus.yml"))
+    _assert_success(_run(tool("promtool"), "check", "config", "prometheus.yml"))
 
 
 def test_alert_rules_are_valid() -> None:
-    _assert_success(_run(_tool("promtool"), "check", "rules", "alerts.yml"))
+    _assert_success(_run(tool("promtool"), "check", "rules", "alerts.yml"))
 
 
 def test_alert_rules_pass_their_unit_tests() -> None:
-    _assert_success(_run(_tool("promtool"), "test", "rules", "alerts.test.yml"))
+    _assert_success(_run(tool("promtool"), "test", "rules", "alerts.test.yml"))
 
 
 def test_alertmanager_config_is_valid() -> None:
-    _assert_success(_run(_tool("amtool"), "check-config", "alertmanager.yml"))
+    _assert_success(_run(tool("amtool"), "check-config", "alertmanager.yml"))
 
 
 def test_prometheus_config_scrapes_the_exporter_and_loads_the_rules() -> None:
@@ -138,7 +127,7 @@ def test_campaign_alerts_name_the_campaign_and_its_operation() -> None:
 
 
 def test_every_alert_reaches_the_receiver_of_its_severity() -> None:
-    amtool = _tool("amtool")
+    amtool = tool("amtool")
     for rule in _alert_rules():
         labels = {**rule.get("labels", {}), "alertname": rule["alert"], "operation": "acme"}
         receiver = RECEIVER_OF_SEVERITY[labels["severity"]]
@@ -202,7 +191,7 @@ def _http(url: str, body: object | None = None) -> tuple[int, str]:
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[str]:
     """A throw-away Alertmanager running prometheus/alertmanager.yml; yields its base URL."""
-    binary = _tool("prometheus-alertmanager", "alertmanager")
+    binary = tool("prometheus-alertmanager", "alertmanager")
     url = f"http://127.0.0.1:{_free_port()}"
     log_path = tmp_path / "alertmanager.log"
     with log_path.open("w", encoding="utf-8") as log:

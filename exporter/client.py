@@ -6,15 +6,10 @@ Only this module speaks HTTP to Wolkvox. It returns raw campaign rows; reading t
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any
 
 import requests
 import requests.adapters
@@ -23,6 +18,7 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from exporter import __version__
+from exporter.client_deadline import Deadline, watched_session
 from exporter.errors import WolkvoxError
 
 USER_AGENT = f"wolkvox-exporter/{__version__}"
@@ -65,7 +61,7 @@ class CampaignsClient:
         self._timeout = timeout
         self._max_bytes = max_response_bytes
         self._server = server
-        self._session = session or _session()
+        self._session = session or watched_session()
         self._monotonic = monotonic
 
     def fetch(self, token: str) -> ApiResponse:
@@ -84,7 +80,7 @@ class CampaignsClient:
         if self._server:
             headers["wolkvox_server"] = self._server  # sent by Wolkvox's own clients; harmless
         deadline = self._monotonic() + self._timeout
-        with _Deadline(self._timeout) as watchdog:
+        with Deadline(self._timeout) as watchdog:
             try:
                 response = self._session.get(
                     self._url,
@@ -243,120 +239,3 @@ def _describe(exc: requests.RequestException) -> str:
 
 def _scrub(text: str, token: str) -> str:
     return text.replace(token, "<token>") if token else text
-
-
-# -- the whole-request deadline -----------------------------------------------------------------
-#
-# urllib3's read timeout bounds each socket read, not the call: a server (or a proxy) that sends
-# a byte of its headers every few seconds would hold the call, and with it the token and the
-# refresher, for ever (http.client reads up to 100 header lines of 64 KiB each). The body is
-# read by ``_read_body``, which checks the clock between reads; the head is read inside
-# requests. So each call arms a timer that shuts its sockets down at the deadline: the blocked
-# read then ends and the call reports ``timeout``. The sockets are found through connection
-# classes of our own, which register each socket they open, or reuse, with the calling thread's
-# current deadline.
-
-_current = threading.local()  # .deadline: the _Deadline of the call this thread is making
-
-
-class _Deadline:
-    """A timer that shuts down the sockets registered with it once ``seconds`` have passed."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._done = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        _current.deadline = self
-        self._timer.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._timer.cancel()
-        _current.deadline = None
-        with self._lock:  # waits for an expiry in progress; none can start after this
-            self._done = True
-            self._sockets.clear()
-
-    def watch(self, sock: socket.socket) -> None:
-        """Shut ``sock`` down at the deadline (at once if it has passed)."""
-        with self._lock:
-            if self._done:
-                return
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # already closed
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def _watch(sock: socket.socket | None) -> None:
-    deadline: _Deadline | None = getattr(_current, "deadline", None)
-    if deadline is not None and sock is not None:
-        deadline.watch(sock)
-
-
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    """urllib3's connection, registering its socket with the current call's deadline."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock)  # as soon as it exists: connecting and sending are bounded too
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self.sock)  # a kept-alive connection, reused without a new socket
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(_WatchedHTTPConnection, urllib3.connection.HTTPSConnection):
-    """The HTTPS variant of `_WatchedHTTPConnection`."""
-
-
-class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
-
-
-class _DeadlineAdapter(requests.adapters.HTTPAdapter):
-    """requests' adapter, with connection pools whose sockets the deadline can shut down."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _POOLS
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        if not proxy.lower().startswith("socks"):  # SOCKS pools have classes of their own
-            manager.pool_classes_by_scheme = _POOLS
-        return manager
-
-
-def _session() -> requests.Session:
-    session = requests.Session()
-    for prefix in ("http://", "https://"):
-        session.mount(prefix, _DeadlineAdapter())
-    return session

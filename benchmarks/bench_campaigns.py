@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.client import parse_envelope
 from exporter.collector import CampaignCollector
-from exporter.model import OperationState, parse_campaigns
+from exporter.snapshot import OperationState
+from exporter.wolkvox import parse_campaigns, parse_envelope
 
 GOAL_SCRAPE_S = 10.0
 GOAL_REFRESH_S = 10.0

@@ -28,15 +28,21 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from exporter import __version__, logs
-from exporter.client import CampaignsClient
 from exporter.collector import CampaignCollector
 from exporter.config import Config, config_from_environ, demo_config, load_config
 from exporter.errors import ConfigError
 from exporter.refresher import Refresher, TokenGate
 from exporter.simulator import Simulator
-from exporter.web import Site, create_app, parse_listen_address, serve
-from exporter.web_auth import BasicAuth
-from exporter.web_config import WebConfig, load_web_config
+from exporter.web import (
+    BasicAuth,
+    Site,
+    WebConfig,
+    create_app,
+    load_web_config,
+    parse_listen_address,
+    serve,
+)
+from exporter.wolkvox import CampaignsClient
 
 log = logging.getLogger("exporter")
 

@@ -28,9 +28,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from exporter.errors import FAILURE_REASONS
-from exporter.model import CAMPAIGN_STATES, Campaign, OperationState
 from exporter.schedule import ExpectedWindow, expected_started
+from exporter.snapshot import OperationState
+from exporter.wolkvox import CAMPAIGN_STATES, FAILURE_REASONS, Campaign
 
 CACHED = (
     " Cached: read from the Wolkvox campaigns API (information.php?api=campaigns) every "

@@ -26,10 +26,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from exporter.client import ApiResponse
 from exporter.config import OperationConfig
-from exporter.errors import FAILURE_REASONS, ConfigError, WolkvoxError
-from exporter.model import PARSE_FIELDS, OperationState, ParsedCampaigns, parse_campaigns
+from exporter.errors import ConfigError
+from exporter.snapshot import OperationState
+from exporter.wolkvox import (
+    FAILURE_REASONS,
+    PARSE_FIELDS,
+    ApiResponse,
+    ParsedCampaigns,
+    WolkvoxError,
+    parse_campaigns,
+)
 
 log = logging.getLogger(__name__)
 

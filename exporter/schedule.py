@@ -19,12 +19,13 @@ Everything here is pure: no clock, no I/O, nothing imported from the package.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
+
+from exporter.errors import describe, unknown_key
 
 _T = TypeVar("_T")
 
@@ -115,7 +116,7 @@ def parse_windows(value: object, path: str) -> tuple[tuple[ExpectedWindow, ...],
         return (), []
     if not isinstance(value, list | tuple):
         how = "start each window with '- days:'" if isinstance(value, Mapping) else _LIST_FIX
-        return (), [f"{path}: expected a list of windows, got {_kind(value)}; {how}"]
+        return (), [f"{path}: expected a list of windows, got {describe(value)}; {how}"]
     windows: list[ExpectedWindow] = []
     problems: list[str] = []
     for i, item in enumerate(value):
@@ -127,14 +128,12 @@ def parse_windows(value: object, path: str) -> tuple[tuple[ExpectedWindow, ...],
 
 def _window(item: object, path: str, problems: list[str]) -> ExpectedWindow | None:
     if not isinstance(item, Mapping):
-        problems.append(f"{path}: expected a mapping with days and hours, got {_kind(item)}")
+        problems.append(f"{path}: expected a mapping with days and hours, got {describe(item)}")
         return None
     before = len(problems)
     for key in item:
         if key not in _KEYS:
-            close = difflib.get_close_matches(str(key), _KEYS, n=1)
-            fix = f"did you mean {close[0]}?" if close else f"valid keys are {', '.join(_KEYS)}"
-            problems.append(f"{path}.{str(key)[:40]}: unknown key; {fix}")
+            problems.append(f"{path}.{str(key)[:40]}: unknown key; {unknown_key(key, _KEYS)}")
     days = _read(item, "days", path, _days, problems, missing="add days: mon-fri (or daily)")
     hours = _read(item, "hours", path, _hours, problems, missing='add hours: "08:00-18:00"')
     ids = _read(item, "campaign_ids", path, _campaign_ids, problems)
@@ -174,15 +173,17 @@ def _days(value: object) -> frozenset[int]:
     elif isinstance(value, list | tuple) and value:
         parts = list(value)
     else:
-        raise ValueError(f"expected day names, got {_kind(value)}; {_DAYS_FIX}")
+        raise ValueError(f"expected day names, got {describe(value)}; {_DAYS_FIX}")
     days: set[int] = set()
     for part in parts:
         if not isinstance(part, str):
-            raise ValueError(f"{_kind(part)} is not a day; {_DAYS_FIX}")
+            raise ValueError(f"{describe(part)} is not a day; {_DAYS_FIX}")
         first, dash, last = part.partition("-")
         begin, end = _day(first), _day(last if dash else first)
         if begin is None or end is None:
-            raise ValueError(f"{_kind(part.strip())} is not a day or a range of days; {_DAYS_FIX}")
+            raise ValueError(
+                f"{describe(part.strip())} is not a day or a range of days; {_DAYS_FIX}"
+            )
         days.update((begin + step) % 7 for step in range((end - begin) % 7 + 1))  # may wrap
     return frozenset(days)
 
@@ -198,47 +199,34 @@ def _day(text: str) -> int | None:
 def _hours(value: object) -> tuple[int, int]:
     match = _HOURS.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"{_kind(value)} is not a time range; {_HOURS_FIX}")
+        raise ValueError(f"{describe(value)} is not a time range; {_HOURS_FIX}")
     start_h, start_m, end_h, end_m = (int(group) for group in match.groups())
     if start_h > 23 or start_m > 59 or end_h > 24 or end_m > 59 or (end_h == 24 and end_m):
-        raise ValueError(f"{_kind(value)} has a time that does not exist; {_HOURS_FIX}")
+        raise ValueError(f"{describe(value)} has a time that does not exist; {_HOURS_FIX}")
     start = start_h * 60 + start_m
     end = end_h * 60 + end_m or _MINUTES_PER_DAY  # an end of 00:00 is midnight at the end
     if start == end:
-        raise ValueError(f"{_kind(value)} is empty; {_HOURS_FIX}")
+        raise ValueError(f"{describe(value)} is empty; {_HOURS_FIX}")
     return start, end
 
 
 def _campaign_ids(value: object) -> frozenset[str]:
     fix = 'quote each id, e.g. campaign_ids: ["10452", "10453"]'
     if not isinstance(value, list | tuple) or not value:
-        raise ValueError(f"expected a non-empty list, got {_kind(value)}; {fix}")
+        raise ValueError(f"expected a non-empty list, got {describe(value)}; {fix}")
     for item in value:
         # Ids are text like the API's; YAML would read 010452 unquoted as the octal number 4394.
         if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"{_kind(item)} is not a quoted campaign id; {fix}")
+            raise ValueError(f"{describe(item)} is not a quoted campaign id; {fix}")
     return frozenset(item.strip() for item in value)
 
 
 def _campaign_name(value: object) -> re.Pattern[str]:
     if not isinstance(value, str) or not value:
-        raise ValueError(f'expected a regular expression, got {_kind(value)}; e.g. "^Cobranza"')
+        raise ValueError(f'expected a regular expression, got {describe(value)}; e.g. "^Cobranza"')
     try:
         return re.compile(value, re.IGNORECASE)
     except re.error as error:
         raise ValueError(
             f"not a valid regular expression ({error.msg}); escape special characters with \\"
         ) from None
-
-
-def _kind(value: object) -> str:
-    """A short, safe description of a YAML value for a problem line."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f'"{value[:40]}"' if len(value) <= 40 else f'"{value[:37]}..."'
-    return "a mapping" if isinstance(value, Mapping) else f"a {type(value).__name__}"

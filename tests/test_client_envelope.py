@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.client import error_for_status, parse_envelope
-from exporter.errors import WolkvoxError
+from exporter.wolkvox import WolkvoxError, error_for_status, parse_envelope
 from tests.helpers import sample_body
 
 #: Every shared sample, its HTTP status (samples/README.md) and what the exporter makes of it:

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.collector import CampaignCollector
-from exporter.errors import FAILURE_REASONS
-from exporter.model import PARSE_FIELDS, OperationState, parse_campaigns
 from exporter.schedule import ExpectedWindow
+from exporter.snapshot import OperationState
+from exporter.wolkvox import FAILURE_REASONS, PARSE_FIELDS, parse_campaigns
 from tests.helpers import DATA, sample_json, series, value
 
 BOGOTA = ZoneInfo("America/Bogota")

@@ -33,9 +33,8 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from exporter.client import CampaignsClient
-from exporter.errors import WolkvoxError
 from exporter.simulator import Fault, Simulator
+from exporter.wolkvox import CampaignsClient, WolkvoxError
 from tests.exporter_process import ExporterProcess
 from tests.helpers import (
     SAMPLES,

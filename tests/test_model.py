@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exporter.model import Campaign, OperationState, parse_campaigns, parse_last_use
+from exporter.snapshot import OperationState
+from exporter.wolkvox import Campaign, parse_campaigns, parse_last_use
 from tests.helpers import sample_json
 
 BOGOTA = ZoneInfo("America/Bogota")

@@ -28,19 +28,21 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.client import ApiResponse, parse_envelope
 from exporter.collector import CampaignCollector
 from exporter.config import OperationConfig, TokenSource
-from exporter.errors import FAILURE_REASONS, WolkvoxError
-from exporter.model import (
+from exporter.refresher import Refresher, TokenGate
+from exporter.snapshot import OperationState
+from exporter.wolkvox import (
     CAMPAIGN_STATES,
+    FAILURE_REASONS,
     MAX_COUNT,
     PARSE_FIELDS,
+    ApiResponse,
     Campaign,
-    OperationState,
+    WolkvoxError,
     parse_campaigns,
+    parse_envelope,
 )
-from exporter.refresher import Refresher, TokenGate
 
 ZONES = [ZoneInfo(z) for z in ("America/Bogota", "UTC", "Pacific/Kiritimati", "Etc/GMT+12")]
 FIELDS = [f for f in PARSE_FIELDS if f != "row"]

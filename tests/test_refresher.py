@@ -14,10 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from exporter.client import ApiResponse
 from exporter.config import OperationConfig, TokenSource
-from exporter.errors import WolkvoxError
 from exporter.refresher import MAX_JITTER, Refresher, TokenGate
+from exporter.wolkvox import ApiResponse, WolkvoxError
 from tests.helpers import sample_json, wait_until
 
 BOGOTA = ZoneInfo("America/Bogota")

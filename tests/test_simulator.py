@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from exporter import simulator_data
 from exporter.simulator import FAULT_KINDS, Fault, Simulator
+from exporter.simulator import data as simulator_data
 from exporter.simulator import main as simulator_main
 
 TOKEN = "demo-token"

@@ -33,9 +33,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.errors import ConfigError
-from exporter.web import Site, WebServer, create_app, serve
-from exporter.web_auth import BasicAuth
-from exporter.web_config import WebConfig, load_web_config
+from exporter.web import BasicAuth, Site, WebConfig, WebServer, create_app, load_web_config, serve
 from tests.exporter_process import ExporterProcess, run_exporter
 from tests.helpers import value
 from tests.prometheus_server import PrometheusServer

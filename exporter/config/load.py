@@ -1,34 +1,5 @@
-"""The configuration: a YAML file or environment variables in, frozen dataclasses out.
-
-The smallest file (config.example.yaml documents every key with its default)::
-
-    operations:
-      - name: bogota
-        server: "0032"            # https://wv0032.wolkvox.com
-        token: ${WOLKVOX_TOKEN}   # or token_file: /run/secrets/wolkvox_token
-
-Top-level ``refresh_interval``, ``timeout``, ``timezone``, ``max_data_age``,
-``max_response_bytes`` and ``expected_started`` are defaults that each operation may override.
-The rules and their sources (API.md unless said otherwise):
-
-- ``server`` is 4 digits *as text*: ``0032`` and ``32`` are different hosts, and YAML reads an
-  unquoted ``0032`` as the octal number 26, so a number is an error asking for quotes.
-- one call per token every 5 minutes is Wolkvox's documented cadence, and every call costs one
-  of the operation's licences x 1000 daily calls: faster is allowed, with a warning.
-- a call may run 60 s on the server, hence the 65 s whole-request timeout.
-- ``${VAR}`` is expanded from the environment in ``token``, ``token_file``, ``server`` and
-  ``base_url`` only (so a secret need not be written in the file); elsewhere ``$`` is literal,
-  because ``campaign_name`` is a regular expression.
-- a relative ``token_file`` is relative to the configuration file's directory (as Prometheus
-  does); the file is read at load time to check it, and again before every call.
-- unknown keys are errors, so a typo cannot fall back to a default silently.
-
-Problems are gathered and raised as one ConfigError, one line each "path: what is wrong; how to
-fix it". A token's value never appears in a message or a repr. Only this module imports yaml.
-
-The dataclasses and defaults live in ``config_types``, the document walker in ``config_parser``
-and single values in ``config_values``; every public name is importable from here.
-"""
+"""Reading the configuration: a YAML file (safe, a key given twice refused), ``WOLKVOX_*``
+variables, or the demo's operations; each becomes a ``Config`` through ``parser``."""
 
 from __future__ import annotations
 
@@ -38,43 +9,9 @@ from typing import Any
 
 import yaml
 
-from exporter.config_parser import SETTINGS, Parser
-from exporter.config_types import (
-    CAMPAIGNS_PATH,
-    DEFAULT_MAX_CAMPAIGNS,
-    DEFAULT_MAX_DATA_AGE,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_REFRESH_INTERVAL,
-    DEFAULT_TIMEOUT,
-    DEFAULT_TIMEZONE,
-    WOLKVOX_CALL_LIMIT,
-    Config,
-    OperationConfig,
-    TokenSource,
-)
-from exporter.config_values import parse_duration, parse_size
+from exporter.config.parser import SETTINGS, Parser
+from exporter.config.types import DEFAULT_TIMEZONE, Config
 from exporter.errors import ConfigError
-
-__all__ = [
-    "CAMPAIGNS_PATH",
-    "DEFAULT_MAX_CAMPAIGNS",
-    "DEFAULT_MAX_DATA_AGE",
-    "DEFAULT_MAX_RESPONSE_BYTES",
-    "DEFAULT_REFRESH_INTERVAL",
-    "DEFAULT_TIMEOUT",
-    "DEFAULT_TIMEZONE",
-    "WOLKVOX_CALL_LIMIT",
-    "Config",
-    "OperationConfig",
-    "TokenSource",
-    "config_from_environ",
-    "demo_config",
-    "load_config",
-    "parse_config",
-    "parse_duration",
-    "parse_size",
-    "read_yaml_file",
-]
 
 _ENV = {"WOLKVOX_OPERATION": "name", "WOLKVOX_SERVER": "server", "WOLKVOX_BASE_URL": "base_url",
         "WOLKVOX_TOKEN": "token", "WOLKVOX_TOKEN_FILE": "token_file",

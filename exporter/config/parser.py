@@ -7,15 +7,14 @@ values are read by ``config_values``; the entry points are in ``exporter.config`
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from exporter import config_values as values
-from exporter.config_types import (
+from exporter.config import values
+from exporter.config.types import (
     DEFAULT_MAX_CAMPAIGNS,
     DEFAULT_MAX_DATA_AGE,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -26,7 +25,7 @@ from exporter.config_types import (
     OperationConfig,
     TokenSource,
 )
-from exporter.errors import ConfigError
+from exporter.errors import ConfigError, describe, unknown_key
 from exporter.schedule import ExpectedWindow, parse_windows
 
 #: The keys of the top level that each operation may override.
@@ -68,7 +67,7 @@ class Parser:
         operations: list[OperationConfig] = []
         if not isinstance(data, Mapping) or not data:
             empty = data is None or isinstance(data, Mapping)
-            got = "is empty" if empty else f"is {values.describe(data)}, not keys and values"
+            got = "is empty" if empty else f"is {describe(data)}, not keys and values"
             self.problems.append(f"config: the file {got}; start from config.example.yaml")
         else:
             self.unknown_keys(data, _TOP_KEYS, "")
@@ -88,7 +87,7 @@ class Parser:
     def operations(self, items: object, defaults: _Settings) -> list[OperationConfig]:
         if not isinstance(items, list) or not items:
             empty = items is None or items == []
-            got = "is missing or empty" if empty else f"is {values.describe(items)}, not a list"
+            got = "is missing or empty" if empty else f"is {describe(items)}, not a list"
             fix = "add a list of operations, each item '- name:' with server and token"
             self.problems.append(f"operations: {got}; {fix}")
             return []
@@ -99,7 +98,7 @@ class Parser:
             name = item.get("name") if isinstance(item, Mapping) else None
             if isinstance(name, str) and first.setdefault(name, i) != i:
                 self.problems.append(
-                    f"operations[{i}].name: {values.describe(name)} is also the name of"
+                    f"operations[{i}].name: {describe(name)} is also the name of"
                     f" operations[{first[name]}]; give each operation its own name"
                 )
             elif op is not None:
@@ -109,7 +108,7 @@ class Parser:
     def operation(self, item: object, path: str, defaults: _Settings) -> OperationConfig | None:
         if not isinstance(item, Mapping):
             fix = "each operation is a mapping with name, server and token"
-            self.problems.append(f"{path}: is {values.describe(item)}; {fix}")
+            self.problems.append(f"{path}: is {describe(item)}; {fix}")
             return None
         before = len(self.problems)
         prefix = f"{path}."
@@ -206,10 +205,8 @@ class Parser:
                 continue
             if key in _OPERATION_KEYS:
                 fix = "it belongs to an operation; move it under operations"
-            elif close := difflib.get_close_matches(str(key), known, n=1):
-                fix = f"did you mean {close[0]}?"
             else:
-                fix = f"valid keys here are {', '.join(known)}"
+                fix = unknown_key(key, known, listing="valid keys here are")
             self.problems.append(f"{prefix}{str(key)[:40]}: unknown key; {fix}")
 
 

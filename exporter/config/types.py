@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from exporter import config_values as values
+from exporter.config import values
 from exporter.errors import ConfigError
 from exporter.schedule import ExpectedWindow
 

@@ -17,6 +17,8 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from exporter.errors import describe, looks_like_token
+
 _NUMBER = r"\d+(?:\.\d+)?"
 _DURATION = re.compile(rf"(?:{_NUMBER}(?:ms|s|m|h|d))+")
 _DURATION_PART = re.compile(rf"({_NUMBER})(ms|s|m|h|d)")
@@ -27,7 +29,6 @@ _BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LOOKS_LIKE_TOKEN = re.compile(r"[0-9A-Fa-f]{20,}")
 _MAX_DURATION = 365 * 86400.0  # longer is surely a mistake, and would overflow Event.wait()
 _TOKEN = re.compile(r"[!-~]+")  # visible ASCII: what an HTTP header carries unchanged
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -108,7 +109,7 @@ def expand_variables(text: str, environ: Mapping[str, str]) -> str:
         raise ValueError(
             'a "${" must be followed by a variable name and "}", like ${WOLKVOX_TOKEN}'
         )
-    if any(_LOOKS_LIKE_TOKEN.search(name) for name in unset):
+    if any(looks_like_token(name) for name in unset):
         raise ValueError(
             "${...} holds what looks like a token, not a variable name; write ${WOLKVOX_TOKEN}"
             " and export WOLKVOX_TOKEN"
@@ -236,8 +237,8 @@ def read_server(value: object) -> str:
 def read_token(value: object) -> str:
     """A token given in the file: visible ASCII, no spaces (it goes into an HTTP header)."""
     if not isinstance(value, str):  # never describe(value): it may be the token
-        kind = "a number" if isinstance(value, int | float) else f"a {type(value).__name__}"
-        raise ValueError(f"must be text, got {'nothing' if value is None else kind}; quote it")
+        kind = "nothing" if value is None else describe(value, kind_only=True)
+        raise ValueError(f"must be text, got {kind}; quote it")
     text = value.strip()
     if not text:
         raise ValueError("is empty; write token: ${WOLKVOX_TOKEN} and export WOLKVOX_TOKEN")
@@ -254,24 +255,6 @@ def is_token(text: str) -> bool:
 def read_path(value: object) -> str:
     """A non-empty file path given as text."""
     return _text(value, 'like "/run/secrets/wolkvox_token"')
-
-
-def describe(value: object) -> str:
-    """A short, safe description of a value for a problem line: "text" or "the number 32".
-
-    Text with 20 or more hex digits in a row is not shown: it may be a token.
-    """
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str) and _LOOKS_LIKE_TOKEN.search(value):
-        return "text that looks like a token (not shown)"  # e.g. a token under the wrong key
-    if isinstance(value, str):
-        return f'"{value}"' if len(value) <= 40 else f'"{value[:37]}..."'
-    return "a mapping" if isinstance(value, Mapping) else f"a {type(value).__name__}"
 
 
 def _text(value: object, example: str) -> str:

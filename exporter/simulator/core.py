@@ -17,9 +17,10 @@ from types import TracebackType
 from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from exporter import simulator_data as data
-from exporter.simulator_http import Handler, Server
-from exporter.simulator_types import API_PATH, MAX_SIMULTANEOUS, Fault, RecordedRequest
+from exporter.simulator import data
+from exporter.simulator.handler import Handler
+from exporter.simulator.server import Server
+from exporter.simulator.types import API_PATH, MAX_SIMULTANEOUS, Fault, RecordedRequest
 
 try:
     _LOCAL_ZONE: tzinfo = ZoneInfo("America/Bogota")
@@ -212,7 +213,12 @@ class Simulator:
             raise KeyError(f"unknown sample {name!r}; use one of {sorted(data.SAMPLES)}") from None
         return Fault("body", status=sample.status, body=sample.body())
 
-    # -- used by the handler ---------------------------------------------------------------
+    # -- the handler's interface (``types.Backend``) ------------------------------------------
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set while the simulator stops: handlers that wait (hang, trickle) end early."""
+        return self._stopping
 
     def _matching(self, campaign_id: str) -> list[dict[str, object]]:
         rows = [row for row in self._rows if row.get("campaign_id") == campaign_id]
@@ -220,7 +226,8 @@ class Simulator:
             raise KeyError(f"no campaign {campaign_id!r}")
         return rows
 
-    def _begin(self, token: str | None) -> None:
+    def begin(self, token: str | None) -> None:
+        """A request with ``token`` (None: no header) has started: count it in flight."""
         with self._cond:
             self._in_flight_total += 1
             if token is not None:
@@ -228,7 +235,8 @@ class Simulator:
                 self._max_in_flight = max(self._max_in_flight, count)
             self._cond.notify_all()
 
-    def _end(self, request: RecordedRequest) -> None:
+    def end(self, request: RecordedRequest) -> None:
+        """``request`` is answered (or dropped): record it, no longer in flight."""
         with self._cond:
             self._in_flight_total -= 1
             if request.token is not None:
@@ -236,7 +244,7 @@ class Simulator:
             self._finished.append(request)
             self._cond.notify_all()
 
-    def _decide(
+    def decide(
         self, token: str | None, query: Mapping[str, str], started: float
     ) -> data.Sample | Fault | None:
         """The rules, in order: an error sample to answer, a fault to serve, or None for 200."""
@@ -268,7 +276,7 @@ class Simulator:
             return data.SAMPLES["error_token_concurrency"]
         return None
 
-    def _rows_for(self, query: Mapping[str, str], *, tick: bool) -> list[dict[str, object]]:
+    def rows_for(self, query: Mapping[str, str], *, tick: bool) -> list[dict[str, object]]:
         """The rows to answer (``campaign=`` filters), then one evolution tick if ``tick``."""
         wanted = query.get("campaign", "")
         with self._cond:

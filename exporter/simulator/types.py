@@ -6,9 +6,12 @@ independent of the exporter. ``exporter.simulator`` re-exports every name here.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from exporter import simulator_data as data
+from exporter.simulator import data
 
 API_PATH = "/api/v2/information.php"
 TOKEN_HEADER = "wolkvox-token"  # noqa: S105 - a header name, not a secret
@@ -75,3 +78,36 @@ class Fault:
                 raise ValueError(f"bad header {name!r}: {value!r}")
         if self.kind == "sample" and self.body.decode(errors="replace") not in data.SAMPLES:
             raise ValueError(f"unknown sample {self.body!r}; use one of {sorted(data.SAMPLES)}")
+
+
+class Backend(Protocol):
+    """What the HTTP side asks of the rules: the small interface `Simulator` implements.
+
+    The handler calls ``begin`` when a request line is read, ``decide`` for a GET on the API
+    (an error sample to answer, a fault to serve, or None for the campaigns), ``rows_for`` for
+    the rows to answer, and ``end`` once the answer is written or the connection dropped.
+    """
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` of the running simulator."""
+        ...
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set while the simulator stops."""
+        ...
+
+    def begin(self, token: str | None) -> None:
+        """A request with ``token`` has started."""
+
+    def decide(
+        self, token: str | None, query: Mapping[str, str], started: float
+    ) -> data.Sample | Fault | None:
+        """The rules for one API request."""
+
+    def rows_for(self, query: Mapping[str, str], *, tick: bool) -> list[dict[str, object]]:
+        """The campaign rows to answer."""
+
+    def end(self, request: RecordedRequest) -> None:
+        """``request`` has finished."""

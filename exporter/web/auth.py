@@ -1,6 +1,6 @@
 """HTTP basic auth for the web server: bcrypt checks, a cache of successes, constant-time compare.
 
-The users come from ``exporter.web_config`` (``basic_auth_users``); ``exporter.web`` asks
+The users come from ``exporter.web.config`` (``basic_auth_users``); ``exporter.web`` asks
 ``BasicAuth.allows`` about each request's ``Authorization`` header.
 """
 

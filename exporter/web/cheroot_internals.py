@@ -1,7 +1,7 @@
 """HTTPS on cheroot: our ready ``ssl.SSLContext``, with the TLS handshake done in a worker.
 
 ``enable_tls`` is all ``exporter.web`` needs; the context itself is built from the web
-configuration file by ``exporter.web_config_tls``.
+configuration file by ``exporter.web.tls_context``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ import logging
 import socket
 import ssl
 
+from cheroot import connections, wsgi
 from cheroot import errors as cheroot_errors
-from cheroot import wsgi
 from cheroot.server import HTTPConnection
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+#: The cheroot release this module was written and tested against.
+CHEROOT_VERSION = "11.1.2"
 # The HTTP side logs under one source, whichever of its modules speaks.
 log = logging.getLogger("exporter.web")
 
@@ -79,3 +81,31 @@ class _TlsConnection(HTTPConnection):
             response = head + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body
             with contextlib.suppress(OSError):  # the client is gone; nothing to tell
                 socket.socket.sendall(self.socket, response)
+
+
+class Server(wsgi.Server):
+    """cheroot's server, logging through ``logging`` (one line, logfmt/JSON) not raw stderr,
+    and keeping silent clients away from the workers (``FirstByteFirst``)."""
+
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        """cheroot's hook for its own errors."""
+        log.log(level, "http server: %s", msg, exc_info=traceback)
+
+    def prepare(self) -> None:
+        """Bind and start the workers, with our connection manager in place of cheroot's."""
+        super().prepare()
+        stock = self._connections  # type: ignore[has-type]  # set by prepare(), untyped
+        self._connections = FirstByteFirst(self)
+        stock.close()
+
+
+class FirstByteFirst(connections.ConnectionManager):
+    """cheroot hands a new connection to a worker at once, and the worker then waits up to the
+    client timeout for a request: eight clients that connect and send nothing held every worker
+    and stalled every scrape for 10 s. Here a new connection waits in the selector, like a
+    kept-alive one, until its first byte arrives; idle ones expire after the client timeout."""
+
+    def _from_server_socket(self, server_socket: socket.socket) -> None:
+        conn = super()._from_server_socket(server_socket)  # type: ignore[misc]  # private API
+        if conn is not None:
+            self.put(conn)

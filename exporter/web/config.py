@@ -17,13 +17,12 @@ load into an ``ssl.SSLContext``. Every problem is one line of a ``ConfigError``.
 
 This module owns the file's keys, users and headers, and the frozen ``WebConfig``; the YAML is
 read by ``exporter.config.read_yaml_file`` and ``tls_server_config`` is built into a context by
-``exporter.web_config_tls``. Only these read the web configuration; ``exporter.web`` gets its
+``exporter.web.tls_context``. Only these read the web configuration; ``exporter.web`` gets its
 results.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 import ssl
 from collections.abc import Mapping
@@ -33,8 +32,8 @@ from types import MappingProxyType
 from typing import Any
 
 from exporter.config import read_yaml_file
-from exporter.errors import ConfigError
-from exporter.web_config_tls import build_tls_context
+from exporter.errors import ConfigError, unknown_key
+from exporter.web.tls_context import build_tls_context
 
 #: Response headers that may be set, with their allowed values (None: any one-line value).
 _HEADERS: dict[str, tuple[str, ...] | None] = {
@@ -140,8 +139,7 @@ class _Parser:
             if name in _UNSUPPORTED:
                 self.problem(name, _UNSUPPORTED[name])
             elif key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                fix = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
+                fix = unknown_key(key, sorted(known), listing="known:")
                 self.problem(f"{prefix}{str(key)[:40]}", f"unknown key; {fix}")
         return {k: v for k, v in data.items() if k in known}
 

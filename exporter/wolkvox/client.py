@@ -6,9 +6,6 @@ Only this module speaks HTTP to Wolkvox. It returns raw campaign rows; reading t
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
@@ -18,15 +15,15 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from exporter import __version__
-from exporter.client_deadline import Deadline, watched_session
-from exporter.errors import WolkvoxError
+from exporter.wolkvox.deadline import Deadline, watched_session
+from exporter.wolkvox.envelope import error_for_status, parse_envelope, scrub
+from exporter.wolkvox.failures import WolkvoxError
 
 USER_AGENT = f"wolkvox-exporter/{__version__}"
 #: Seconds to wait for a TCP connection. Wolkvox's IP allowlist shows up as a connection that
 #: never answers, so this is kept well below the whole-request deadline.
 CONNECT_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
-_MAX_SHOWN = 120  # characters of Wolkvox's msg quoted in an error
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +52,12 @@ class CampaignsClient:
         max_response_bytes: int,
         server: str | None = None,
         session: requests.Session | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = url
         self._timeout = timeout
         self._max_bytes = max_response_bytes
         self._server = server
         self._session = session or watched_session()
-        self._monotonic = monotonic
 
     def fetch(self, token: str) -> ApiResponse:
         """Make one call; return the campaign rows or raise ``WolkvoxError`` with a reason.
@@ -79,7 +74,6 @@ class CampaignsClient:
         }
         if self._server:
             headers["wolkvox_server"] = self._server  # sent by Wolkvox's own clients; harmless
-        deadline = self._monotonic() + self._timeout
         with Deadline(self._timeout) as watchdog:
             try:
                 response = self._session.get(
@@ -92,13 +86,13 @@ class CampaignsClient:
             except requests.RequestException as exc:
                 if watchdog.expired or isinstance(exc, requests.Timeout):
                     raise WolkvoxError("timeout", f"no answer within {self._timeout:g}s") from exc
-                raise WolkvoxError("connection_error", _scrub(_describe(exc), token)) from exc
+                raise WolkvoxError("connection_error", scrub(_describe(exc), token)) from exc
             with response:
                 status = response.status_code
                 if 300 <= status < 400:
                     raise WolkvoxError("redirect", f"HTTP {status} redirect not followed", status)
                 try:
-                    body = self._read_body(response, deadline, status)
+                    body = self._read_body(response, watchdog, status)
                 except WolkvoxError as exc:
                     if watchdog.expired and exc.reason != "response_too_large":
                         raise _late(self._timeout, status) from exc
@@ -109,7 +103,7 @@ class CampaignsClient:
             return ApiResponse(status, tuple(parse_envelope(body, status, token)))
         raise error_for_status(status, body, token)
 
-    def _read_body(self, response: requests.Response, deadline: float, status: int) -> bytes:
+    def _read_body(self, response: requests.Response, watchdog: Deadline, status: int) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise _too_large(self._max_bytes, status)
@@ -126,7 +120,7 @@ class CampaignsClient:
                 if size > self._max_bytes:
                     raise _too_large(self._max_bytes, status)
                 chunks.append(chunk)
-                if self._monotonic() > deadline:
+                if watchdog.expired:  # a body that arrives fast but never ends
                     raise _late(self._timeout, status)
         except urllib3.exceptions.ReadTimeoutError as exc:
             raise WolkvoxError("timeout", f"answer stalled for {self._timeout:g}s", status) from exc
@@ -135,84 +129,6 @@ class CampaignsClient:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise WolkvoxError("connection_error", "connection broken mid-answer", status) from exc
         return b"".join(chunks)
-
-
-def parse_envelope(body: bytes, status: int, token: str = "") -> list[object]:
-    """Read Wolkvox's ``{code, error, msg, data}`` envelope of a 2xx answer; pure.
-
-    Returns the rows of ``data``: ``[]`` for ``[]``, ``null`` or a missing key, ``[obj]`` for a
-    single object (API.md: all occur). ``code`` is ignored (Wolkvox sends 200, "200", "0" and
-    ""). A 2xx envelope whose ``error`` names a failure and that carries no data is read like
-    the HTTP error it describes. Raises ``WolkvoxError`` (``bad_response`` and friends).
-    """
-    envelope = _decode_json(body, status)
-    if not isinstance(envelope, dict):
-        raise WolkvoxError("bad_response", f"expected a JSON object, got {_kind(envelope)}", status)
-    data = envelope.get("data")
-    error = envelope.get("error")
-    if isinstance(error, str) and error.strip().lower() not in ("", "null") and not data:
-        raise _classify(403 if "FORBIDDEN" in error.upper() else status, envelope, token)
-    if data is None:
-        return []
-    if isinstance(data, dict):
-        return [data]
-    if isinstance(data, list):
-        return data
-    raise WolkvoxError("bad_response", f"data is {_kind(data)}, expected a list", status)
-
-
-def error_for_status(status: int, body: bytes, token: str = "") -> WolkvoxError:
-    """The ``WolkvoxError`` for a non-2xx answer; the three 403s differ only in ``msg``."""
-    try:
-        envelope = _decode_json(body, status)
-    except WolkvoxError:
-        envelope = None
-    return _classify(status, envelope if isinstance(envelope, dict) else {}, token)
-
-
-def _classify(status: int, envelope: dict[str, object], token: str) -> WolkvoxError:
-    msg = envelope.get("msg")
-    text = msg.strip() if isinstance(msg, str) else ""
-    upper = text.upper()
-    if status == 401 or "VALIDATE TOKEN" in upper or "ENTER THE WOLKVOX-TOKEN" in upper:
-        reason = "invalid_token"
-    elif "TOKEN LIMIT" in upper:
-        reason = "quota_exceeded"
-    elif "SIMULTANEOUS" in upper:
-        reason = "concurrency_limit"
-    elif status == 403:
-        reason = "forbidden"  # maintenance windows answer 403 with another message
-    elif status == 400:
-        reason = "bad_request"
-    elif status == 404:
-        reason = "not_found"
-    elif 400 <= status < 500:
-        reason = "http_4xx"
-    elif status >= 500:
-        reason = "http_5xx"
-    else:
-        reason = "bad_response"
-    shown = _scrub(text[:_MAX_SHOWN], token)
-    return WolkvoxError(reason, f"HTTP {status}" + (f": {shown}" if shown else ""), status)
-
-
-def _decode_json(body: bytes, status: int) -> object:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise WolkvoxError("bad_response", "body is not UTF-8", status) from exc
-    if not text.strip():
-        raise WolkvoxError("bad_response", "empty body", status)
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        what = "an HTML page" if text.lstrip().startswith("<") else "not JSON"
-        raise WolkvoxError("bad_response", f"body is {what}", status) from exc
-
-
-def _kind(value: object) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")  # fmt: skip
 
 
 def _late(timeout: float, status: int) -> WolkvoxError:
@@ -235,7 +151,3 @@ def _describe(exc: requests.RequestException) -> str:
     if "Name or service not known" in text or "getaddrinfo" in text:
         return "host name not resolved"
     return f"connection failed ({name})"
-
-
-def _scrub(text: str, token: str) -> str:
-    return text.replace(token, "<token>") if token else text

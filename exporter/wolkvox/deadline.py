@@ -1,7 +1,8 @@
-"""The whole-request deadline of a Wolkvox call: a timer that shuts the call's sockets.
+"""The whole-request deadline of a Wolkvox call: one timer that shuts the call's sockets.
 
-Split out of ``client.py``, its only user, which calls ``watched_session()`` once and wraps
-each call in ``Deadline(seconds)``.
+A session from ``watched_session()`` registers every socket it opens or reuses with the
+calling thread's current ``Deadline``; ``with Deadline(seconds) as deadline:`` arms it for one
+call, and ``deadline.expired`` tells the caller, between reads, that the time is up.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import urllib3.connectionpool
 # urllib3's read timeout bounds each socket read, not the call: a server (or a proxy) that sends
 # a byte of its headers every few seconds would hold the call, and with it the token and the
 # refresher, for ever (http.client reads up to 100 header lines of 64 KiB each). The body is
-# read by ``_read_body``, which checks the clock between reads; the head is read inside
+# read in chunks by the client, which checks ``expired`` between reads; the head is read inside
 # requests. So each call arms a timer that shuts its sockets down at the deadline: the blocked
 # read then ends and the call reports ``timeout``. The sockets are found through connection
 # classes of our own, which register each socket they open, or reuse, with the calling thread's
@@ -31,7 +32,10 @@ _current = threading.local()  # .deadline: the Deadline of the call this thread 
 
 
 class Deadline:
-    """A timer that shuts down the sockets registered with it once ``seconds`` have passed."""
+    """A timer that shuts down the sockets registered with it once ``seconds`` have passed.
+
+    ``expired`` turns True when the timer fires; it never turns back.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.expired = False
@@ -127,6 +131,7 @@ class DeadlineAdapter(requests.adapters.HTTPAdapter):
 
 
 def watched_session() -> requests.Session:
+    """A requests session whose sockets the current ``Deadline`` can shut down."""
     session = requests.Session()
     for prefix in ("http://", "https://"):
         session.mount(prefix, DeadlineAdapter())

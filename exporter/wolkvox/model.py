@@ -16,7 +16,7 @@ import contextlib
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -101,43 +101,6 @@ class ParsedCampaigns:
     campaigns: tuple[Campaign, ...]
     problems: tuple[Problem, ...]
     dropped: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class OperationState:
-    """What the exporter knows about one operation: an immutable snapshot, swapped whole.
-
-    Times are Unix seconds (``None`` until the first attempt or success); ``campaigns`` is the
-    last good data, kept through failed refreshes; ``campaigns_dropped`` is how many campaigns
-    of the last good answer were past the operation's ``max_campaigns``. ``last_result`` is
-    ``"ok"`` or a failure reason, ``None`` before the first attempt ends. The counters are totals
-    since start.
-    """
-
-    operation: str
-    refresh_interval: float
-    max_data_age: float = 0.0
-    campaigns: tuple[Campaign, ...] = ()
-    last_success: float | None = None
-    last_attempt: float | None = None
-    last_duration: float | None = None
-    last_result: str | None = None
-    campaigns_dropped: int = 0
-    next_attempt: float | None = None
-    api_requests: Mapping[str, int] = field(default_factory=dict)
-    failures: Mapping[str, int] = field(default_factory=dict)
-    parse_errors: Mapping[str, int] = field(default_factory=dict)
-
-    @property
-    def up(self) -> bool:
-        """True when the last refresh succeeded."""
-        return self.last_result == "ok"
-
-    def data_is_fresh(self, now: float) -> bool:
-        """True when the campaigns may be served at ``now`` (``max_data_age`` 0: always)."""
-        if self.last_success is None:
-            return False
-        return self.max_data_age <= 0 or now - self.last_success <= self.max_data_age
 
 
 def parse_campaigns(

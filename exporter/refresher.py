@@ -182,7 +182,7 @@ class Refresher:
 
     def _schedule(self, delay: float) -> float:
         delay = max(0.0, delay)
-        self._publish(next_attempt=self._clock() + delay)
+        self._publish(dataclasses.replace(self._state, next_attempt=self._clock() + delay))
         return delay
 
     def _attempt(self) -> float:
@@ -246,12 +246,15 @@ class Refresher:
         if not self._state.up:
             log.info("refresh succeeded: %d campaigns", len(parsed.campaigns), extra=self._extra())
         self._publish(
-            campaigns=parsed.campaigns,
-            campaigns_dropped=parsed.dropped,
-            last_success=at + duration,
-            last_attempt=at,
-            last_duration=duration,
-            last_result="ok",
+            dataclasses.replace(
+                self._state,
+                campaigns=parsed.campaigns,
+                campaigns_dropped=parsed.dropped,
+                last_success=at + duration,
+                last_attempt=at,
+                last_duration=duration,
+                last_result="ok",
+            )
         )
 
     def _record_failure(self, reason: str, message: str | None, duration: float, at: float) -> None:
@@ -259,15 +262,20 @@ class Refresher:
         log.warning(
             "refresh failed: %s", message or reason, extra={**self._extra(), "reason": reason}
         )
-        self._publish(last_attempt=at, last_duration=duration, last_result=reason)
+        self._publish(
+            dataclasses.replace(
+                self._state, last_attempt=at, last_duration=duration, last_result=reason
+            )
+        )
 
-    def _publish(self, **changes: object) -> None:
+    def _publish(self, state: OperationState) -> None:
+        """Swap in ``state`` (made with ``dataclasses.replace``, which mypy checks field by
+        field) with copies of the counters as they are now."""
         self._state = dataclasses.replace(
-            self._state,
+            state,
             api_requests=dict(self._api_requests),
             failures=dict(self._failures),
             parse_errors=dict(self._parse_errors),
-            **changes,  # type: ignore[arg-type]
         )
 
     def _failure_delay(self) -> float:

@@ -14,7 +14,7 @@ A window whose end is before its start crosses midnight and belongs to the day i
 ``fri 22:00-06:00`` covers Friday 22:00 to Saturday 06:00. Times are wall-clock times in the
 operation's zone, so a window keeps its local hours through daylight-saving changes.
 
-Everything here is pure: no clock, no I/O, nothing imported from the package.
+Everything here is pure: no clock, no I/O; only the package's problem-line words.
 """
 
 from __future__ import annotations

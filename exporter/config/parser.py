@@ -1,8 +1,7 @@
 """Walks a configuration document (YAML or environment, as Python data) into a `Config`.
 
 `Parser` checks every key, gathers every problem as "path: what is wrong; how to fix it" and
-raises them as one ConfigError; the settings cascade defaults -> top level -> operation. Single
-values are read by ``config_values``; the entry points are in ``exporter.config``.
+raises them as one ConfigError; the settings cascade defaults -> top level -> operation.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """The configuration's frozen dataclasses and defaults: `Config`, `OperationConfig`, `TokenSource`.
 
-What the rest of the exporter receives; built by ``config_parser`` and re-exported, with the
-defaults, by ``exporter.config`` (import them from there). No yaml, no environment here.
+What the rest of the exporter receives. No yaml, no environment here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Single values of the configuration: durations, sizes, names, servers, URLs, tokens, ${VAR}.
 
-Split out of the config modules to keep each short (``config.py`` re-exports the two parsers).
 ``parse_duration`` and ``parse_size`` are plain parsers whose ValueError quotes the value. Each
 ``read_*`` takes one YAML or environment value and returns it checked, or raises ValueError
 whose message is "what is wrong; how to fix it", ready to follow "<path>: ". Those messages never

@@ -1,8 +1,7 @@
 """The `Simulator`: the rules of API.md, the campaigns it serves, what it saw, its lifecycle.
 
-Decides every answer (`Simulator._decide`) and keeps all state behind one condition; the bytes
-on the wire are ``simulator_http``'s. Standard library and the simulator's own modules only.
-``exporter.simulator`` re-exports `Simulator`; import it from there.
+Decides every answer (`Simulator.decide`) and keeps all state behind one condition. Its
+``begin``/``decide``/``rows_for``/``end`` are the HTTP handler's interface (``types.Backend``).
 """
 
 from __future__ import annotations

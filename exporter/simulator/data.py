@@ -1,8 +1,8 @@
 """What the fake Wolkvox serves: sample answers, default campaigns, web-server pages, evolution.
 
-Standard library only, like all simulator modules: the simulator is an oracle independent of the
-exporter. The samples are the bodies of ``tests/data/samples/*.json`` held as Python data (a test
-pins them byte for byte against the files), each with the HTTP status of the samples README.
+Standard library only. The samples are the bodies of ``tests/data/samples/*.json`` held as
+Python data (a test pins them byte for byte against the files), each with the HTTP status of
+the samples README.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""HTTP basic auth for the web server: bcrypt checks, a cache of successes, constant-time compare.
+"""HTTP basic auth: bcrypt checks, a cache of successes, constant-time compare.
 
-The users come from ``exporter.web.config`` (``basic_auth_users``); ``exporter.web`` asks
-``BasicAuth.allows`` about each request's ``Authorization`` header.
+``BasicAuth.allows`` answers for one request's ``Authorization`` header, given the users of the
+web configuration's ``basic_auth_users``.
 """
 
 from __future__ import annotations

@@ -13,12 +13,8 @@ Go exporters beside it (``web-config.example.yml`` documents each key)::
 
 ``load_web_config`` checks everything before the server listens: the YAML, every key (unknown
 ones are errors), the shape of each bcrypt hash, and that the certificate, key and client CAs
-load into an ``ssl.SSLContext``. Every problem is one line of a ``ConfigError``.
-
-This module owns the file's keys, users and headers, and the frozen ``WebConfig``; the YAML is
-read by ``exporter.config.read_yaml_file`` and ``tls_server_config`` is built into a context by
-``exporter.web.tls_context``. Only these read the web configuration; ``exporter.web`` gets its
-results.
+load into an ``ssl.SSLContext``. Every problem is one line of a ``ConfigError``. This module
+owns the file's keys, users and headers, and the frozen ``WebConfig``.
 """
 
 from __future__ import annotations

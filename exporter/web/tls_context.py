@@ -14,7 +14,7 @@ RequireAndVerifyClientCert  ``CERT_REQUIRED``: as Go
 =========================== =============================================================
 
 Client certificates are verified against ``client_ca_file`` (or ``client_ca``) only, never the
-system's CAs. ``exporter.web.config`` checks the keys and calls ``build_tls_context``.
+system's CAs.
 """
 
 from __future__ import annotations

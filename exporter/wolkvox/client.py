@@ -1,7 +1,7 @@
-"""The Wolkvox campaigns API client: one call, its deadlines, and what the answer means.
+"""The Wolkvox campaigns API client: one call under a whole-request deadline, raw rows out.
 
-Only this module speaks HTTP to Wolkvox. It returns raw campaign rows; reading their fields is
-``model.parse_campaigns``' job, and deciding when to call is the refresher's.
+Only this module speaks HTTP to Wolkvox. It returns the raw rows of ``data``; it does not read
+their fields, and it does not decide when to call.
 """
 
 from __future__ import annotations

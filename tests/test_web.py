@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import bcrypt
 import pytest
 import requests
 from prometheus_client import CollectorRegistry, Gauge
 
-from exporter.web import Site, WebServer, create_app, parse_listen_address, serve
+from exporter.web import BasicAuth, Site, WebServer, create_app, parse_listen_address, serve
 
 
 @dataclass
@@ -123,5 +124,27 @@ def test_dual_stack_any_address_serves_ipv4_and_ipv6() -> None:
         port = running.address[1]
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         assert requests.get(f"http://[::1]:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        running.stop()
+
+
+def test_extra_routes_handle_their_own_methods_behind_the_same_auth() -> None:
+    def reload(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+        return [str(environ["REQUEST_METHOD"]).encode()[:4].ljust(5)]
+
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(4))
+    auth = BasicAuth({"prom": hashed})
+    site = Site("x", "1", "/metrics", CollectorRegistry(), list, lambda: True, lambda: True)
+    running = serve(create_app(site, auth=auth, routes={"/-/reload": reload}), "127.0.0.1:0")
+    try:
+        url = f"http://127.0.0.1:{running.address[1]}/-/reload"
+        assert requests.post(url, timeout=5).status_code == 401
+        answer = requests.post(url, auth=("prom", "pw"), timeout=5)
+        assert (answer.status_code, answer.text) == (200, "POST ")
+        assert (
+            requests.post(url.replace("/-/reload", "/"), auth=("prom", "pw"), timeout=5).status_code
+            == 405
+        )
     finally:
         running.stop()

@@ -46,13 +46,19 @@ class Site:
 
 
 def create_app(
-    site: Site, *, auth: BasicAuth | None = None, headers: Sequence[tuple[str, str]] = ()
+    site: Site,
+    *,
+    auth: BasicAuth | None = None,
+    headers: Sequence[tuple[str, str]] = (),
+    routes: Mapping[str, WsgiApp] | None = None,
 ) -> WsgiApp:
     """Return the WSGI app; unknown paths get 404, other methods than GET/HEAD 405.
 
     With ``auth``, every path but ``/healthz`` needs the credentials (else 401); ``headers`` are
-    added to every response.
+    added to every response. ``routes`` maps further exact paths to WSGI apps of the caller's
+    (each handles its own methods), served behind the same auth.
     """
+    extra = dict(routes or {})
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         def respond(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> Any:
@@ -65,21 +71,26 @@ def create_app(
         return route(path, environ, respond)
 
     def route(path: str, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if path in extra:
+            return extra[path](environ, start_response)
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             return _text(start_response, "405 Method Not Allowed", "method not allowed\n")
+        return builtin(path, environ, start_response)
+
+    def builtin(path: str, environ: dict[str, Any], respond: StartResponse) -> Iterable[bytes]:
         if path == site.telemetry_path:
-            return _metrics(site.registry, environ, start_response)
+            return _metrics(site.registry, environ, respond)
         if path == "/":
-            return _landing(site, start_response)
+            return _landing(site, respond)
         if path == "/healthz":
             ok = site.healthy()
-            return _text(start_response, "200 OK" if ok else "503 Service Unavailable",
+            return _text(respond, "200 OK" if ok else "503 Service Unavailable",
                          "ok\n" if ok else "a refresher has stopped\n")  # fmt: skip
         if path == "/ready":
             ok = site.ready()
-            return _text(start_response, "200 OK" if ok else "503 Service Unavailable",
+            return _text(respond, "200 OK" if ok else "503 Service Unavailable",
                          "ready\n" if ok else "waiting for the first refresh\n")  # fmt: skip
-        return _text(start_response, "404 Not Found", "not found\n")
+        return _text(respond, "404 Not Found", "not found\n")
 
     return app
 

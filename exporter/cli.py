@@ -35,6 +35,7 @@ from exporter.refresher import Refresher, TokenGate
 from exporter.simulator import Simulator
 from exporter.web import (
     BasicAuth,
+    Exposition,
     Site,
     WebConfig,
     create_app,
@@ -180,33 +181,33 @@ def _run(
         )
         for op in config.operations
     ]
+    # The live part (rendered at most once a second) and the campaigns (once per snapshot).
     registry = CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=registry)
-    registry.register(
-        CampaignCollector(
-            lambda: [r.state for r in refreshers],
-            version=__version__,
-            schedules={
-                op.name: (op.timezone, op.expected_started)
-                for op in config.operations
-                if op.expected_started
-            },
-        )
+    campaigns = CampaignCollector(
+        lambda: [r.state for r in refreshers],
+        version=__version__,
+        schedules={
+            op.name: (op.timezone, op.expected_started)
+            for op in config.operations
+            if op.expected_started
+        },
     )
     if args.once:
         for refresher in refreshers:
             refresher.refresh_once()
+        registry.register(campaigns)
         out.write(generate_latest(registry).decode())
         out.flush()
         return 0 if all(r.state.up for r in refreshers) else 1
-    return _serve(args, refreshers, registry, web, demo=demo)
+    return _serve(args, refreshers, Exposition(campaigns, registry), web, demo=demo)
 
 
 def _serve(
     args: argparse.Namespace,
     refreshers: list[Refresher],
-    registry: CollectorRegistry,
+    exposition: Exposition,
     web: WebConfig,
     *,
     demo: bool,
@@ -215,10 +216,11 @@ def _serve(
         name="Wolkvox exporter",
         version=__version__,
         telemetry_path=args.telemetry_path,
-        registry=registry,
+        registry=exposition.live,
         status=lambda: [_status_row(r) for r in refreshers],
         healthy=lambda: all(r.alive for r in refreshers),
         ready=lambda: all(r.state.last_result is not None for r in refreshers),
+        exposition=exposition,
     )
     try:
         auth = BasicAuth(web.users) if web.users else None
@@ -243,6 +245,7 @@ def _serve(
         signal.signal(signal.SIGHUP, on_hangup)
     for refresher in refreshers:
         refresher.start()
+    exposition.start()
     metrics_url = server.url.rstrip("/") + args.telemetry_path
     log.info("listening on %s", server.url, extra={"version": __version__, "web": web.describe()})
     if demo:
@@ -253,6 +256,7 @@ def _serve(
     for refresher in refreshers:
         refresher.stop(timeout=0)
     server.stop()
+    exposition.stop(timeout=0)
     for refresher in refreshers:
         refresher.stop(timeout=max(0.0, deadline - time.monotonic()))
     log.info("stopped")

@@ -1,7 +1,10 @@
-"""The collector: renders the refreshers' snapshots as fresh metric families on each scrape.
+"""The collector: renders the refreshers' snapshots as fresh metric families.
 
-It never calls Wolkvox and never waits for a refresh: a scrape reads the latest immutable
-``OperationState`` of every operation and turns it into metrics. Sample output::
+It never calls Wolkvox and never waits for a refresh: it reads the latest immutable
+``OperationState`` of every operation and turns it into metrics. What it yields changes only
+with a ``Generation``: a new snapshot, data passing ``max_data_age``, or an ``expected_started``
+window opening or closing; so the web side renders it once per generation and serves the
+bytes (``exporter.web.Exposition``), never once per scrape. Sample output::
 
     # HELP wolkvox_campaign_records Records loaded in the campaign (API field records). ...
     # TYPE wolkvox_campaign_records gauge
@@ -14,8 +17,11 @@ It never calls Wolkvox and never waits for a refresh: a scrape reads the latest 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -28,7 +34,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from exporter.schedule import ExpectedWindow, expected_started
+from exporter.schedule import ExpectedWindow
 from exporter.snapshot import OperationState
 from exporter.wolkvox import CAMPAIGN_STATES, FAILURE_REASONS, Campaign
 
@@ -68,6 +74,23 @@ CAMPAIGN_GAUGES: dict[str, tuple[str, Callable[[Campaign], float | None]]] = {
 Schedules = Mapping[str, tuple[ZoneInfo, Sequence[ExpectedWindow]]]
 
 
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """What the collector's output depends on, at one instant: equal generations render alike.
+
+    ``key`` is the identity of each operation's snapshot (a snapshot is immutable and the
+    generation holds it, so an id cannot be reused while compared); ``fresh`` whether each
+    operation's data may be served (``max_data_age``); ``windows`` which of each operation's
+    ``expected_started`` windows contain ``now``. ``now`` (Unix seconds) is when it was taken.
+    """
+
+    key: tuple[int, ...]
+    fresh: tuple[bool, ...]
+    windows: tuple[tuple[bool, ...], ...]
+    states: tuple[OperationState, ...] = dataclasses.field(compare=False)
+    now: float = dataclasses.field(compare=False)
+
+
 class CampaignCollector(Collector):
     """Turns ``states()`` (one ``OperationState`` per operation) into metric families.
 
@@ -92,15 +115,42 @@ class CampaignCollector(Collector):
         """Nothing: the families depend on the data, so the registry must not pre-check them."""
         return []
 
+    def generation(self) -> Generation:
+        """The current generation: a few comparisons per operation, nothing per campaign."""
+        now = self._clock()
+        states = tuple(self._states())
+        return Generation(
+            key=tuple(map(id, states)),
+            fresh=tuple(state.data_is_fresh(now) for state in states),
+            windows=tuple(self._open_windows(state.operation, now) for state in states),
+            states=states,
+            now=now,
+        )
+
     def collect(self) -> Iterator[Metric]:
         """Yield fresh families built from the current snapshots."""
-        now = self._clock()
-        states = self._states()
+        return self.collect_at(self.generation())
+
+    def collect_at(self, generation: Generation) -> Iterator[Metric]:
+        """Yield fresh families for ``generation`` (one of this collector's)."""
+        now, states = generation.now, generation.states
         build = InfoMetricFamily("wolkvox_exporter_build", "Version of wolkvox-exporter.")
         build.add_metric([], {"version": self._version})
         yield build
         yield from self._operation_families(states, now)
-        yield from self._campaign_families([s for s in states if s.data_is_fresh(now)], now)
+        fresh = [
+            (s, w)
+            for s, f, w in zip(states, generation.fresh, generation.windows, strict=True)
+            if f
+        ]
+        yield from self._campaign_families(fresh)
+
+    def _open_windows(self, operation: str, now: float) -> tuple[bool, ...]:
+        zone_windows = self._schedules.get(operation)
+        if not zone_windows:
+            return ()
+        local = datetime.fromtimestamp(now, zone_windows[0])
+        return tuple(window.contains(local) for window in zone_windows[1])
 
     def _operation_families(self, states: Sequence[OperationState], now: float) -> Iterator[Metric]:
         up = _gauge("wolkvox_up", "1 if the last refresh from Wolkvox succeeded, else 0.")
@@ -169,7 +219,9 @@ class CampaignCollector(Collector):
         yield from (up, count, dropped, success, attempt, duration, interval, result)
         yield from (requests, failures, parse_errors)
 
-    def _campaign_families(self, states: Sequence[OperationState], now: float) -> Iterator[Metric]:
+    def _campaign_families(
+        self, states: Sequence[tuple[OperationState, tuple[bool, ...]]]
+    ) -> Iterator[Metric]:
         info = InfoMetricFamily(
             "wolkvox_campaign",
             "Campaign metadata (API fields campaign_name, type_campaign, dial_mode, skill_id)."
@@ -191,9 +243,8 @@ class CampaignCollector(Collector):
             name: (_gauge(name, help_text + CACHED, CAMPAIGN_LABELS), read)
             for name, (help_text, read) in CAMPAIGN_GAUGES.items()
         }
-        for state in states:
-            zone_windows = self._schedules.get(state.operation)
-            local = datetime.fromtimestamp(now, zone_windows[0]) if zone_windows else None
+        for state, open_windows in states:
+            windows = tuple(self._schedules[state.operation][1]) if open_windows else ()
             for campaign in state.campaigns:
                 labels = [state.operation, campaign.campaign_id]
                 info.add_metric(
@@ -210,15 +261,22 @@ class CampaignCollector(Collector):
                     value = read(campaign)
                     if value is not None:
                         family.add_metric(labels, float(value))
-                if zone_windows and local is not None:
-                    flag = expected_started(
-                        campaign.campaign_id, campaign.name, zone_windows[1], local
-                    )
-                    if flag is not None:
+                if windows:
+                    selecting = _selecting(windows, campaign.campaign_id, campaign.name)
+                    if selecting:
+                        flag = any(open_windows[i] for i in selecting)
                         expected.add_metric(labels, 1.0 if flag else 0.0)
         yield from (info, status)
         yield from (family for family, _ in gauges.values())
         yield expected
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _selecting(windows: tuple[ExpectedWindow, ...], campaign_id: str, name: str) -> tuple[int, ...]:
+    """Indexes of the windows that select the campaign. Remembered: a ``campaign_name`` regex
+    is searched once per campaign name, not once per rendering (a pattern that backtracks
+    badly can take seconds on one name)."""
+    return tuple(i for i, window in enumerate(windows) if window.selects(campaign_id, name))
 
 
 def _gauge(

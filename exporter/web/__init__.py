@@ -1,6 +1,7 @@
 """The HTTP side: ``/metrics``, the landing page, ``/healthz`` and ``/ready``; TLS and basic auth.
 
-Owns: the WSGI app (``app``), the server's lifecycle and listen address (``server``), cheroot's
+Owns: the WSGI app (``app``), the cached renderings of /metrics (``exposition``), the
+server's lifecycle and listen address (``server``), cheroot's
 changes (``cheroot_internals``, the only module that touches cheroot's private names), basic
 auth (``auth``) and the web configuration file of Prometheus' exporter-toolkit format
 (``config``, with its TLS context in ``tls_context``). It knows nothing of Wolkvox: it serves
@@ -10,12 +11,16 @@ the registry and pages it is handed, and never sees a token.
 from exporter.web.app import Site, WsgiApp, create_app
 from exporter.web.auth import BasicAuth
 from exporter.web.config import MAX_BCRYPT_COST, WebConfig, load_web_config
+from exporter.web.exposition import Body, Exposition, SnapshotSource
 from exporter.web.server import WebServer, parse_listen_address, serve
 
 __all__ = [
     "MAX_BCRYPT_COST",
     "BasicAuth",
+    "Body",
+    "Exposition",
     "Site",
+    "SnapshotSource",
     "WebConfig",
     "WebServer",
     "WsgiApp",

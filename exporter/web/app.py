@@ -10,7 +10,6 @@ a ``BasicAuth`` (``exporter.web.config`` reads the file they come from). HTTPS s
 
 from __future__ import annotations
 
-import gzip
 import html
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter.web.auth import BasicAuth
+from exporter.web.exposition import Exposition
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -30,7 +30,9 @@ class Site:
     """What the app serves: its name, version, metrics path, and live probes.
 
     ``status()`` returns rows for the landing page's table, each a mapping of column to text;
-    ``healthy()`` backs ``/healthz`` and ``ready()`` backs ``/ready``.
+    ``healthy()`` backs ``/healthz`` and ``ready()`` backs ``/ready``. ``exposition`` serves
+    the metrics from renderings cached per snapshot (see ``Exposition``); without it,
+    ``registry`` is rendered on each scrape.
     """
 
     name: str
@@ -40,6 +42,7 @@ class Site:
     status: Callable[[], Sequence[Mapping[str, str]]]
     healthy: Callable[[], bool]
     ready: Callable[[], bool]
+    exposition: Exposition | None = None
 
 
 def create_app(
@@ -56,6 +59,7 @@ def create_app(
     (each handles its own methods), served behind the same auth.
     """
     extra = dict(routes or {})
+    exposition = site.exposition or Exposition(None, site.registry, live_ttl=0)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         def respond(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> Any:
@@ -76,7 +80,7 @@ def create_app(
 
     def builtin(path: str, environ: dict[str, Any], respond: StartResponse) -> Iterable[bytes]:
         if path == site.telemetry_path:
-            return _metrics(site.registry, environ, respond)
+            return _metrics(exposition, environ, respond)
         if path == "/":
             return _landing(site, respond)
         if path == "/healthz":
@@ -93,17 +97,38 @@ def create_app(
 
 
 def _metrics(
-    registry: CollectorRegistry, environ: dict[str, Any], start_response: StartResponse
+    exposition: Exposition, environ: dict[str, Any], start_response: StartResponse
 ) -> Iterable[bytes]:
-    encoder, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-    body = encoder(registry)
-    headers = [("Content-Type", content_type)]
-    if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-        body = gzip.compress(body, compresslevel=6)
+    # prometheus_client negotiates the format; the bytes come from the cached renderings.
+    _, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    gzipped = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+    body = exposition.body(openmetrics=openmetrics, gzipped=gzipped)
+    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
+    if body.gzipped:
         headers.append(("Content-Encoding", "gzip"))
-    headers.append(("Content-Length", str(len(body))))
+    headers.append(("Content-Length", str(body.length)))
     start_response("200 OK", headers)
-    return [body]
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else list(body.chunks)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (RFC 9110 12.5.3): ``gzip`` or ``*``
+    with a q-value above 0; an explicit ``gzip;q=0`` refuses it even after ``*``."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, *params = (token.strip() for token in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, number = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(number)
+                except ValueError:
+                    weight = 0.0
+        if coding:
+            weights[coding.lower()] = weight
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
 
 
 def _landing(site: Site, start_response: StartResponse) -> Iterable[bytes]:

@@ -212,6 +212,7 @@ def _serve(
     *,
     demo: bool,
 ) -> int:
+    ready = threading.Event()
     site = Site(
         name="Wolkvox exporter",
         version=__version__,
@@ -219,7 +220,7 @@ def _serve(
         registry=exposition.live,
         status=lambda: [_status_row(r) for r in refreshers],
         healthy=lambda: all(r.alive for r in refreshers),
-        ready=lambda: all(r.state.last_result is not None for r in refreshers),
+        ready=lambda: ready.is_set() or _first_rendering(refreshers, exposition, ready),
         exposition=exposition,
     )
     try:
@@ -261,6 +262,15 @@ def _serve(
         refresher.stop(timeout=max(0.0, deadline - time.monotonic()))
     log.info("stopped")
     return 0
+
+
+def _first_rendering(
+    refreshers: list[Refresher], exposition: Exposition, ready: threading.Event
+) -> bool:
+    """Ready (for good) once every operation's first refresh ended and /metrics shows it."""
+    if all(r.state.last_result is not None for r in refreshers) and exposition.is_current():
+        ready.set()
+    return ready.is_set()
 
 
 def _status_row(refresher: Refresher) -> dict[str, str]:

@@ -149,6 +149,10 @@ class Exposition:
         """The live registry."""
         return self._live
 
+    def is_current(self) -> bool:
+        """True when the served rendering is of the snapshot's current generation."""
+        return self._snapshot is None or self._snapshot.generation() == self._rendering.generation
+
     def refresh(self) -> bool:
         """Render the snapshot if its generation changed; True if it did. One caller at a time
         (the renderer thread, or a test)."""

@@ -1,5 +1,12 @@
 # wolkvox-exporter: the same install as the README and CI (pip install .), as a non-root user.
-FROM python:3.11-slim
+# An exact release of the base image, so a rebuild gets the same Python and Debian; bump it on
+# purpose (the release workflow rebuilds from it for every tag).
+FROM python:3.11.14-slim-bookworm
+
+# The build context has no .git (see .dockerignore), so setuptools-scm cannot read the tag: the
+# release workflow passes it, `docker build --build-arg SETUPTOOLS_SCM_PRETEND_VERSION=1.2.3 .`.
+# Without it the image still builds, as version 0.0.0+unknown. RUN sees the ARG as a variable.
+ARG SETUPTOOLS_SCM_PRETEND_VERSION
 
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./

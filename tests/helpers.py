@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -83,3 +84,18 @@ def tool(*names: str) -> str:
         f"{' / '.join(names)} not found on PATH. `.ci/run` installs it (Debian packages "
         "`prometheus` and `prometheus-alertmanager`); these checks must run, so they do not skip."
     )
+
+
+def optional_tool(name: str, install: str) -> str:
+    """The path of ``name`` on PATH, or skip the test saying how to get it.
+
+    `.ci/run` installs every such tool and sets WOLKVOX_REQUIRE_TOOLS=1, which turns the skip
+    into a failure: in CI a missing tool is a broken gate, not a reason to pass.
+    """
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    message = f"{name} not found on PATH; {install} (`.ci/run` does)"
+    if os.environ.get("WOLKVOX_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{message}, and WOLKVOX_REQUIRE_TOOLS=1 requires it")
+    pytest.skip(message)

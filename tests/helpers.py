@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -87,15 +87,19 @@ def tool(*names: str) -> str:
 
 
 def optional_tool(name: str, install: str) -> str:
-    """The path of ``name`` on PATH, or skip the test saying how to get it.
-
-    `.ci/run` installs every such tool and sets WOLKVOX_REQUIRE_TOOLS=1, which turns the skip
-    into a failure: in CI a missing tool is a broken gate, not a reason to pass.
-    """
+    """The path of ``name`` on PATH, or skip the test saying how to get it (see ``unavailable``)."""
     path = shutil.which(name)
-    if path is not None:
-        return path
-    message = f"{name} not found on PATH; {install} (`.ci/run` does)"
+    if path is None:
+        unavailable(f"{name} not found on PATH; {install}")
+    return path
+
+
+def unavailable(message: str) -> NoReturn:
+    """Skip a test whose tool or package is missing; fail instead under WOLKVOX_REQUIRE_TOOLS=1.
+
+    `.ci/run` installs every such tool and sets WOLKVOX_REQUIRE_TOOLS=1: in CI a missing tool is
+    a broken gate, not a reason to pass.
+    """
     if os.environ.get("WOLKVOX_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{message}, and WOLKVOX_REQUIRE_TOOLS=1 requires it")
-    pytest.skip(message)
+        pytest.fail(f"{message} (`.ci/run` installs it), and WOLKVOX_REQUIRE_TOOLS=1 requires it")
+    pytest.skip(f"{message} (`.ci/run` installs it)")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+import socket
 
-from exporter.wolkvox import WolkvoxError, error_for_status, parse_envelope
+import pytest
+import requests
+
+from exporter.wolkvox import CampaignsClient, WolkvoxError, error_for_status, parse_envelope
 from tests.helpers import sample_body
 
 #: Every shared sample, its HTTP status (samples/README.md) and what the exporter makes of it:
@@ -98,3 +101,28 @@ def test_a_message_echoing_the_token_is_scrubbed() -> None:
     error = error_for_status(403, body, token="abc123secret")
     assert "abc123secret" not in str(error)
     assert error.reason == "invalid_token"
+
+
+class _Unresolvable(requests.Session):
+    """A session whose every GET fails as a DNS lookup does, without looking anything up."""
+
+    def get(self, url: str | bytes, **kwargs: object) -> requests.Response:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except socket.gaierror as cause:
+            raise requests.ConnectionError("Max retries exceeded") from cause
+
+
+def test_an_unresolved_host_is_named_in_the_failure() -> None:
+    client = CampaignsClient(
+        "https://wv0032.wolkvox.com/api/v2/information.php?api=campaigns",
+        timeout=5,
+        max_response_bytes=1024,
+        session=_Unresolvable(),
+    )
+    with pytest.raises(WolkvoxError) as raised:
+        client.fetch("T")
+    assert (raised.value.reason, str(raised.value)) == (
+        "connection_error",
+        "host name wv0032.wolkvox.com not resolved",
+    )

@@ -17,7 +17,6 @@ from exporter.config import (
     Config,
     TokenSource,
     config_from_environ,
-    demo_config,
     load_config,
     parse_config,
     parse_duration,
@@ -261,7 +260,14 @@ operations:
 
 def test_unset_variable_is_named_in_the_error() -> None:
     assert problems({"operations": [operation()]}, environ={}) == (
-        "operations[0].token: environment variable WOLKVOX_TOKEN is not set or empty;"
+        "operations[0].token: environment variable WOLKVOX_TOKEN is not set;"
+        " export it before starting the exporter",
+    )
+
+
+def test_an_empty_variable_is_called_empty_not_unset() -> None:
+    assert problems({"operations": [operation()]}, environ={"WOLKVOX_TOKEN": " "}) == (
+        "operations[0].token: environment variable WOLKVOX_TOKEN is empty;"
         " export it before starting the exporter",
     )
 
@@ -565,13 +571,42 @@ def test_environment_defaults_the_operation_name_and_takes_a_base_url() -> None:
     [
         (
             {"WOLKVOX_TOKEN": TOKEN},
-            ["WOLKVOX_SERVER: is not set; set it to the 4 digits of wvNNNN, e.g. 0032"],
+            [
+                "WOLKVOX_SERVER: is not set; set WOLKVOX_SERVER to the 4 digits of wvNNNN, e.g."
+                " 0032 (or WOLKVOX_BASE_URL to a URL)"
+            ],
         ),
         (
             {"WOLKVOX_SERVER": "0032"},
             [
-                "WOLKVOX_TOKEN: is not set; set it to the token,"
-                " or set WOLKVOX_TOKEN_FILE to a file holding it"
+                "WOLKVOX_TOKEN: is not set; set WOLKVOX_TOKEN to the token,"
+                " or WOLKVOX_TOKEN_FILE to a file holding it"
+            ],
+        ),
+        (
+            {"WOLKVOX_SERVER": "0032", "WOLKVOX_TOKEN": " "},
+            [
+                "WOLKVOX_TOKEN: is empty; set WOLKVOX_TOKEN to the token,"
+                " or WOLKVOX_TOKEN_FILE to a file holding it"
+            ],
+        ),
+        (
+            {"WOLKVOX_SERVER": "0032", "WOLKVOX_TOKEN_FILE": ""},
+            [
+                "WOLKVOX_TOKEN_FILE: is empty; set WOLKVOX_TOKEN to the token,"
+                " or WOLKVOX_TOKEN_FILE to a file holding it"
+            ],
+        ),
+        (
+            {"WOLKVOX_SERVER": "0032", "WOLKVOX_TOKN": TOKEN},
+            ["WOLKVOX_TOKEN: is not set; WOLKVOX_TOKN is set: did you mean WOLKVOX_TOKEN?"],
+        ),
+        (  # only misspelt names: still an error, not "no configuration"
+            {"WOLKVOX_SERVR": "0032", "WOLKVOX_TOKEN_FIL": "/run/secret"},
+            [
+                "WOLKVOX_SERVER: is not set; WOLKVOX_SERVR is set: did you mean WOLKVOX_SERVER?",
+                "WOLKVOX_TOKEN: is not set; WOLKVOX_TOKEN_FIL is set: did you mean"
+                " WOLKVOX_TOKEN_FILE?",
             ],
         ),
         (
@@ -607,36 +642,8 @@ def test_environment_errors_name_the_variables(environ: dict[str, str], lines: l
     assert TOKEN not in str(caught.value)
 
 
-# --- the demo ------------------------------------------------------------------------------
-
-
-def test_demo_config_gives_one_operation_per_token() -> None:
-    config = demo_config("http://127.0.0.1:18080/", ["tok-a", "tok-b", "tok-c"])
-
-    names = [(op.name, op.timezone.key, op.token.read()) for op in config.operations]
-    assert names == [
-        ("demo-bogota", "America/Bogota", "tok-a"),
-        ("demo-mexico", "America/Mexico_City", "tok-b"),
-        ("demo-3", "America/Bogota", "tok-c"),
-    ]
-    assert {op.base_url for op in config.operations} == {"http://127.0.0.1:18080"}
-    assert {op.refresh_interval for op in config.operations} == {10.0}
-    (window,) = config.operations[0].expected_started
-    assert (window.days, window.start, window.end) == (frozenset(range(5)), 480, 1080)
-    assert window.campaign_ids is None and window.campaign_name is None
-    assert config.operations[1].expected_started == ()
-    assert [w for w in config.warnings() if "share a token" in w] == []
-
-
-def test_demo_config_refuses_no_tokens() -> None:
-    with pytest.raises(ValueError):
-        demo_config("http://127.0.0.1:1", [])
-    with pytest.raises(ValueError):
-        demo_config("http://127.0.0.1:1", "tok")
-
-
 def test_config_is_frozen() -> None:
-    config = demo_config("http://127.0.0.1:1", ["t"], refresh_interval=300)
+    config = parse_config({"operations": [operation()]}, ENV)
     assert isinstance(config, Config)
     with pytest.raises(AttributeError):
         config.operations[0].name = "other"  # type: ignore[misc]

@@ -127,3 +127,19 @@ def test_campaigns_past_the_limit_are_dropped_and_counted() -> None:
     assert [c.campaign_id for c in parsed.campaigns] == ["0", "1", "2"]
     assert parsed.dropped == 2
     assert [p.field for p in parsed.problems] == ["campaign_id"]  # the repeat is still counted
+
+
+@pytest.mark.parametrize(
+    ("text", "speed"),
+    [("35", 35.0), ("35.5", 35.5), (" 0.25 ", 0.25), (".5", 0.5), ("100.0", 100.0), (35.5, 35.5)],
+)
+def test_a_speed_is_read_as_the_number_a_person_reads(text: object, speed: float) -> None:
+    parsed = parse_campaigns([{"campaign_id": "1", "speed": text}], BOGOTA)
+    assert (parsed.campaigns[0].speed, parsed.problems) == (speed, ())
+
+
+@pytest.mark.parametrize("text", ["35,5", "100.5", "-1", "1e2", "3 5", "٣٥", "nan", "inf"])
+def test_a_speed_that_is_not_a_number_from_0_to_100_is_a_problem(text: str) -> None:
+    parsed = parse_campaigns([{"campaign_id": "1", "speed": text}], BOGOTA)
+    assert parsed.campaigns[0].speed is None
+    assert [p.field for p in parsed.problems] == ["speed"]

@@ -32,8 +32,9 @@ Owns: reading files and variables (``load``, the only user of yaml), the documen
 """
 
 from exporter.config.load import (
+    ENVIRONMENT_VARIABLES,
     config_from_environ,
-    demo_config,
+    environ_warnings,
     load_config,
     parse_config,
     read_yaml_file,
@@ -61,12 +62,13 @@ __all__ = [
     "DEFAULT_REFRESH_INTERVAL",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TIMEZONE",
+    "ENVIRONMENT_VARIABLES",
     "WOLKVOX_CALL_LIMIT",
     "Config",
     "OperationConfig",
     "TokenSource",
     "config_from_environ",
-    "demo_config",
+    "environ_warnings",
     "load_config",
     "parse_config",
     "parse_duration",

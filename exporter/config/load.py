@@ -1,23 +1,26 @@
-"""Reading the configuration: a YAML file (safe, a key given twice refused), ``WOLKVOX_*``
-variables, or the demo's operations; each becomes a ``Config`` through ``parser``."""
+"""Reading the configuration: a YAML file (safe, a key given twice refused) or ``WOLKVOX_*``
+variables; each becomes a ``Config`` through ``parser``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from exporter.config.parser import SETTINGS, Parser
-from exporter.config.types import DEFAULT_TIMEZONE, Config
+from exporter.config.types import Config
 from exporter.errors import ConfigError
 
 _ENV = {"WOLKVOX_OPERATION": "name", "WOLKVOX_SERVER": "server", "WOLKVOX_BASE_URL": "base_url",
         "WOLKVOX_TOKEN": "token", "WOLKVOX_TOKEN_FILE": "token_file",
         **{f"WOLKVOX_{key.upper()}": key for key in SETTINGS}}  # fmt: skip
 _ENV_TOKEN = ("WOLKVOX_TOKEN", "WOLKVOX_TOKEN_FILE")
-_DEMO = (("demo-bogota", "America/Bogota"), ("demo-mexico", "America/Mexico_City"))
+_ENV_REQUIRED = ("WOLKVOX_SERVER", "WOLKVOX_BASE_URL", *_ENV_TOKEN)
+#: Every variable the exporter reads, for a warning when ``--demo`` ignores them.
+ENVIRONMENT_VARIABLES = tuple(_ENV)
 
 
 def parse_config(
@@ -68,21 +71,32 @@ def config_from_environ(environ: Mapping[str, str]) -> Config | None:
     ``WOLKVOX_TIMEOUT``, ``WOLKVOX_TIMEZONE``, ``WOLKVOX_MAX_DATA_AGE``,
     ``WOLKVOX_MAX_RESPONSE_BYTES``, ``WOLKVOX_MAX_CAMPAIGNS`` with the file's syntax. An empty
     variable counts as unset.
-    Returns None when none of server, base URL, token or token file is set; raises ConfigError
-    (lines named after the variables) when some are missing or a value is wrong.
+    Returns None when none of server, base URL, token or token file is set (nor a near miss of
+    their names, such as ``WOLKVOX_TOKN``); raises ConfigError (lines named after the variables)
+    when some are missing, empty or misspelt, or a value is wrong.
     """
     given = {var: environ[var].strip() for var in _ENV if environ.get(var, "").strip()}
-    if not given.keys() & {"WOLKVOX_SERVER", "WOLKVOX_BASE_URL", *_ENV_TOKEN}:
+    misspelt = _misspelt(environ)
+    if not {*given, *misspelt.values()} & set(_ENV_REQUIRED):
         return None
     problems = []
     for one, other, fix in (
-        ("WOLKVOX_SERVER", "WOLKVOX_BASE_URL", "set it to the 4 digits of wvNNNN, e.g. 0032"),
-        (*_ENV_TOKEN, "set it to the token, or set WOLKVOX_TOKEN_FILE to a file holding it"),
+        (
+            "WOLKVOX_SERVER",
+            "WOLKVOX_BASE_URL",
+            "set WOLKVOX_SERVER to the 4 digits of wvNNNN"
+            ", e.g. 0032 (or WOLKVOX_BASE_URL to a URL)",
+        ),
+        (*_ENV_TOKEN, "set WOLKVOX_TOKEN to the token, or WOLKVOX_TOKEN_FILE to a file holding it"),
     ):
         if one in given and other in given:
             problems.append(f"{one}: is set together with {other}; unset one of them")
         elif one not in given and other not in given:
-            problems.append(f"{one}: is not set; {fix}")
+            named = other if other in environ and one not in environ else one
+            state = "is empty" if named in environ else "is not set"
+            hints = [f"{typo} is set: did you mean {var}?" for typo, var in misspelt.items()
+                     if var in (one, other)]  # fmt: skip
+            problems.append(f"{named}: {state}; {'; '.join(hints) or fix}")
     if problems:
         raise ConfigError(problems)
     data: dict[str, object] = {}
@@ -98,22 +112,27 @@ def config_from_environ(environ: Mapping[str, str]) -> Config | None:
         raise ConfigError([f"{paths.get(path, path)}: {rest}" for path, _, rest in lines]) from None
 
 
-def demo_config(base_url: str, tokens: Sequence[str], refresh_interval: float = 10.0) -> Config:
-    """One operation per token on ``base_url`` (the simulator), for ``--demo``.
+def environ_warnings(environ: Mapping[str, str]) -> list[str]:
+    """One line per ``WOLKVOX_*`` variable that is a near miss of one the exporter reads.
 
-    Names and zones: "demo-bogota" (America/Bogota), "demo-mexico" (America/Mexico_City), then
-    "demo-3", ... (America/Bogota). The first expects every campaign started mon-fri
-    08:00-18:00. Raises ValueError without tokens, ConfigError for a bad URL or token.
+    ``WOLKVOX_REFRESH_INTERVL=1m`` would otherwise be ignored without a word. Variables that
+    are not close to any known name (another tool's ``WOLKVOX_*``) are left alone.
     """
-    if isinstance(tokens, str) or not tokens:
-        raise ValueError("demo_config needs a sequence of at least one token")
-    operations: list[dict[str, object]] = []
-    for i, token in enumerate(tokens):
-        name, zone = _DEMO[i] if i < len(_DEMO) else (f"demo-{i + 1}", DEFAULT_TIMEZONE)
-        operations.append({"name": name, "base_url": base_url, "token": token, "timezone": zone})
-    operations[0]["expected_started"] = [{"days": "mon-fri", "hours": "08:00-18:00"}]
-    data = {"refresh_interval": refresh_interval, "operations": operations}
-    return Parser(None, None).config(data)
+    return [
+        f"environment variable {typo} is not one the exporter reads; did you mean {var}?"
+        for typo, var in _misspelt(environ).items()
+    ]
+
+
+def _misspelt(environ: Mapping[str, str]) -> dict[str, str]:
+    """Unknown ``WOLKVOX_*`` variables -> the known name each is a near miss of."""
+    found = {}
+    for name in environ:
+        if name.startswith("WOLKVOX_") and name not in _ENV:
+            close = difflib.get_close_matches(name, _ENV, n=1, cutoff=0.85)
+            if close:
+                found[name] = close[0]
+    return found
 
 
 def _yaml_problem(path: Path, error: yaml.YAMLError) -> str:

@@ -121,9 +121,17 @@ class Config:
         request at a time per token. Token files are compared by path, not read. A timeout below
         the 60 s a call may run on Wolkvox can leave a call running there after we gave up. A
         token file that every user of the machine can read is a secret shared with all of them.
+        A token written ``$NAME`` is a shell variable that only ``${NAME}`` expands.
         """
         lines = []
         for op in self.operations:
+            unexpanded = values.unexpanded_variable(op.token.value or "")
+            if unexpanded:
+                lines.append(
+                    f"operation {op.name}: the token ${unexpanded} looks like an environment"
+                    f" variable that was not expanded; write ${{{unexpanded}}} (with braces) to"
+                    " read it from the environment"
+                )
             mode = op.token.file_mode()
             if mode is not None and mode & stat.S_IROTH:
                 lines.append(

@@ -27,6 +27,7 @@ _SIZE = re.compile(rf"({_NUMBER})\s*([kmgt]i?b|b)?", re.IGNORECASE)
 _BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_SHELL_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_DURATION = 365 * 86400.0  # longer is surely a mistake, and would overflow Event.wait()
 _TOKEN = re.compile(r"[!-~]+")  # visible ASCII: what an HTTP header carries unchanged
@@ -114,9 +115,9 @@ def expand_variables(text: str, environ: Mapping[str, str]) -> str:
             " and export WOLKVOX_TOKEN"
         )
     if len(unset) == 1:
+        state = "is empty" if unset[0] in environ else "is not set"
         raise ValueError(
-            f"environment variable {unset[0]} is not set or empty; export it before starting"
-            " the exporter"
+            f"environment variable {unset[0]} {state}; export it before starting the exporter"
         )
     if unset:
         raise ValueError(
@@ -231,6 +232,13 @@ def read_server(value: object) -> str:
         )
         raise ValueError(f"{describe(text)} is not 4 digits; {fix}")
     return text
+
+
+def unexpanded_variable(token: str) -> str | None:
+    """``NAME`` when ``token`` is ``$NAME``: a shell variable the configuration never expands
+    (only ``${NAME}`` is), so it would be sent to Wolkvox as the token itself."""
+    match = _SHELL_VARIABLE.fullmatch(token)
+    return match.group(1) if match else None
 
 
 def read_token(value: object) -> str:

@@ -4,7 +4,8 @@ Owns: the WSGI app (``app``), the cached renderings of /metrics (``exposition``)
 server's lifecycle and listen address (``server``), cheroot's
 changes (``cheroot_internals``, the only module that touches cheroot's private names), basic
 auth (``auth``) and the web configuration file of Prometheus' exporter-toolkit format
-(``config``, with its TLS context in ``tls_context``). It knows nothing of Wolkvox: it serves
+(``config``, with its TLS context in ``tls_context``), and the words of the start line and of
+a failed bind (``messages``). It knows nothing of Wolkvox: it serves
 the registry and pages it is handed, and never sees a token.
 """
 
@@ -12,6 +13,7 @@ from exporter.web.app import Site, WsgiApp, create_app
 from exporter.web.auth import BasicAuth
 from exporter.web.config import MAX_BCRYPT_COST, WebConfig, load_web_config
 from exporter.web.exposition import Body, Exposition, SnapshotSource
+from exporter.web.messages import bind_problem, describe_listening
 from exporter.web.server import WebServer, parse_listen_address, serve
 
 __all__ = [
@@ -24,7 +26,9 @@ __all__ = [
     "WebConfig",
     "WebServer",
     "WsgiApp",
+    "bind_problem",
     "create_app",
+    "describe_listening",
     "load_web_config",
     "parse_listen_address",
     "serve",

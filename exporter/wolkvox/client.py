@@ -6,7 +6,11 @@ their fields, and it does not decide when to call.
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -24,6 +28,8 @@ USER_AGENT = f"wolkvox-exporter/{__version__}"
 #: never answers, so this is kept well below the whole-request deadline.
 CONNECT_TIMEOUT = 10.0
 _CHUNK = 64 * 1024
+# Named after the part, so ``--log.level debug`` shows one line per call (never the token).
+log = logging.getLogger("exporter.wolkvox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +70,39 @@ class CampaignsClient:
 
         Every call made, failed or not, costs one unit of the operation's daily quota. The
         raised error carries the HTTP status (``None`` when no response came back) and a
-        message that never contains the token.
+        message that never contains the token. Each call is logged at debug level with the
+        host, the status, the duration and the size of the body (never the token).
         """
+        started = time.monotonic()
+        try:
+            status, body = self._get(token)
+        except WolkvoxError as exc:
+            self._log_call(started, exc.status, None, exc.reason)
+            raise
+        self._log_call(started, status, len(body), None)
+        if 200 <= status < 300:
+            return ApiResponse(status, tuple(parse_envelope(body, status, token)))
+        raise error_for_status(status, body, token)
+
+    def _log_call(
+        self, started: float, status: int | None, size: int | None, reason: str | None
+    ) -> None:
+        seconds = time.monotonic() - started
+        fields = {"host": self._host, "status": status or "none", "duration_seconds":
+                  f"{seconds:.3f}", "bytes": "none" if size is None else size}  # fmt: skip
+        if reason is None:
+            log.debug("call to %s: HTTP %s, %d bytes in %.3f s", self._host, status, size or 0,
+                      seconds, extra=fields)  # fmt: skip
+        else:
+            log.debug("call to %s failed (%s) after %.3f s", self._host, reason, seconds,
+                      extra={**fields, "reason": reason})  # fmt: skip
+
+    @property
+    def _host(self) -> str:
+        return urlsplit(self._url).netloc
+
+    def _get(self, token: str) -> tuple[int, bytes]:
+        """One GET under the deadline: the status and the decoded body, or ``WolkvoxError``."""
         headers = {
             "wolkvox-token": token,
             "User-Agent": USER_AGENT,
@@ -86,7 +123,8 @@ class CampaignsClient:
             except requests.RequestException as exc:
                 if watchdog.expired or isinstance(exc, requests.Timeout):
                     raise WolkvoxError("timeout", f"no answer within {self._timeout:g}s") from exc
-                raise WolkvoxError("connection_error", scrub(_describe(exc), token)) from exc
+                described = scrub(_describe(exc, self._host), token)
+                raise WolkvoxError("connection_error", described) from exc
             with response:
                 status = response.status_code
                 if 300 <= status < 400:
@@ -99,9 +137,7 @@ class CampaignsClient:
                     raise
                 if watchdog.expired:  # the watchdog's shutdown may look like a clean end
                     raise _late(self._timeout, status)
-        if 200 <= status < 300:
-            return ApiResponse(status, tuple(parse_envelope(body, status, token)))
-        raise error_for_status(status, body, token)
+        return status, body
 
     def _read_body(self, response: requests.Response, watchdog: Deadline, status: int) -> bytes:
         declared = response.headers.get("Content-Length", "")
@@ -139,15 +175,16 @@ def _too_large(limit: int, status: int) -> WolkvoxError:
     return WolkvoxError("response_too_large", f"body exceeds max_response_bytes ({limit})", status)
 
 
-def _describe(exc: requests.RequestException) -> str:
-    """A short, token-free description of a connection failure (no URL with secrets in it)."""
+def _describe(exc: requests.RequestException, host: str) -> str:
+    """A short, token-free description of a connection failure naming ``host`` (never the
+    URL: the exporter's own URL holds no secret, but a proxy's error text might)."""
     root: BaseException = exc
     while root.__cause__ is not None or root.__context__ is not None:
         root = root.__cause__ or root.__context__  # type: ignore[assignment]
     name = type(root).__name__
     text = str(root)
     if "Connection refused" in text:
-        return "connection refused"
-    if "Name or service not known" in text or "getaddrinfo" in text:
-        return "host name not resolved"
-    return f"connection failed ({name})"
+        return f"connection to {host} refused"
+    if isinstance(root, socket.gaierror) or "getaddrinfo" in text:
+        return f"host name {host} not resolved"
+    return f"connection to {host} failed ({name})"

@@ -49,6 +49,9 @@ _TURBO_DIAL = {"yes": True, "si": True, "sí": True, "true": True, "1": True,
                "no": False, "false": False, "0": False}  # fmt: skip
 _LAST_USE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 _NEVER_USED = {"0000-00-00 00:00:00", "0000-00-00"}
+#: A speed as a person writes it: "35", "35.5", "0.5", ".5"; ASCII digits, a dot for decimals.
+_DECIMAL = re.compile(r"[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20}")
+_MAX_SPEED = 100
 _MAX_SHOWN = 40  # characters of a bad value quoted in a problem, so a huge value cannot flood logs
 #: The largest count read: every whole number up to it is exact in a sample (a float64), and a
 #: larger one would not even convert to a float (10**400 raises OverflowError in the collector).
@@ -70,7 +73,7 @@ class Campaign:
     campaign_type: str = ""
     status: str = UNKNOWN
     records: int | None = None
-    speed: int | None = None
+    speed: float | None = None
     recycled: int | None = None
     turbo_dial: bool | None = None
     dial_mode: str = ""
@@ -151,7 +154,7 @@ def parse_campaign(
         campaign_type=_raw(row, "type_campaign", cid, problems).lower(),
         status=_status(row, cid, problems),
         records=_count(row, "records", cid, problems),
-        speed=_count(row, "speed", cid, problems, maximum=100),
+        speed=_speed(row, cid, problems),
         recycled=_count(row, "recycled", cid, problems),
         turbo_dial=_turbo_dial(row, cid, problems),
         dial_mode=_raw(row, "dial_mode", cid, problems),
@@ -179,6 +182,9 @@ def _show(value: object) -> str:
 def _raw(row: Mapping[str, object], name: str, cid: str | None, problems: list[Problem]) -> str:
     """The field as a stripped string; numbers are accepted as their decimal text."""
     value = row.get(name)
+    if isinstance(value, float) and math.isfinite(value):
+        # 35.0 -> "35" (a count may come as a JSON number), 35.5 -> "35.5" (a speed may)
+        value = str(int(value)) if value.is_integer() else repr(value)
     if value is None:
         return ""
     if isinstance(value, str):
@@ -191,8 +197,6 @@ def _raw(row: Mapping[str, object], name: str, cid: str | None, problems: list[P
     if isinstance(value, bool):  # bool is an int: never let true become "True" or 1 silently
         problems.append(Problem(name, cid, f"expected a string, got {_show(value)}"))
         return ""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
     if isinstance(value, int):
         with contextlib.suppress(ValueError):  # str() refuses thousands of digits
             return str(value)
@@ -228,6 +232,21 @@ def _count(
         problems.append(Problem(name, cid, f"{_show(digits)} is above {limit}"))
         return None
     return int(digits)
+
+
+def _speed(row: Mapping[str, object], cid: str, problems: list[Problem]) -> float | None:
+    """Wolkvox's dialing speed, 0-100, with a dot for decimals as in its other APIs ("35.5")."""
+    text = _raw(row, "speed", cid, problems)
+    if not text:
+        return None
+    if not _DECIMAL.fullmatch(text):
+        problems.append(Problem("speed", cid, f"not a number from 0 to 100: {_show(text)}"))
+        return None
+    speed = float(text)  # the pattern bounds the text, so this cannot overflow
+    if speed > _MAX_SPEED:
+        problems.append(Problem("speed", cid, f"{_show(text)} is above {_MAX_SPEED}"))
+        return None
+    return speed
 
 
 def _status(row: Mapping[str, object], cid: str, problems: list[Problem]) -> str:

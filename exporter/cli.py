@@ -10,7 +10,6 @@ import argparse
 import logging
 import os
 import re
-import secrets
 import signal
 import sys
 import threading
@@ -27,18 +26,19 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from exporter import __version__, logs
+from exporter import __version__, demo, logs
 from exporter.collector import CampaignCollector
-from exporter.config import Config, config_from_environ, demo_config, load_config
+from exporter.config import Config, environ_warnings, load_configuration
 from exporter.errors import ConfigError
 from exporter.refresher import Refresher, TokenGate
-from exporter.simulator import Simulator
 from exporter.web import (
     BasicAuth,
     Exposition,
     Site,
     WebConfig,
+    bind_problem,
     create_app,
+    describe_listening,
     load_web_config,
     parse_listen_address,
     serve,
@@ -49,7 +49,6 @@ log = logging.getLogger("exporter")
 
 DEFAULT_LISTEN_ADDRESS = ":9870"
 _PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+/?")
-DEMO_REFRESH_INTERVAL = 10.0
 #: Seconds shutdown may take in all; an in-flight Wolkvox call is abandoned, not awaited.
 SHUTDOWN_BUDGET = 1.5
 
@@ -114,54 +113,56 @@ def main(
         parser.error(f"--web.listen-address: {exc}")
     logs.configure(args.log_level, args.log_format, err)
 
-    simulator = None
+    running_demo = None
     try:
         web = load_web_config(Path(args.web_config_file)) if args.web_config_file else WebConfig()
         if args.demo:
-            if args.log_level != "debug":  # every simulated call at info would drown the demo
-                logging.getLogger("exporter.simulator").setLevel(logging.WARNING)
-            tokens = [secrets.token_hex(25), secrets.token_hex(25)]
-            simulator = Simulator(tokens=tokens).start()
-            config = demo_config(simulator.base_url, tokens, DEMO_REFRESH_INTERVAL)
+            running_demo = _start_demo(env, debug=args.log_level == "debug")
+            config = running_demo.config
         else:
-            config = _load_config(args.config_file, env)
+            config = load_configuration(args.config_file, env)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"wolkvox-exporter: {problem}", file=err)
+            if args.log_format == "json":  # a JSON-only pipeline must not lose these
+                log.error(problem)
+            else:
+                print(f"wolkvox-exporter: {problem}", file=err)
         return 2
+    notes = [] if args.demo or args.config_file else environ_warnings(env)
     try:
-        return _run(args, config, web, out, demo=simulator is not None)
+        return _run(args, config, web, out, running_demo, notes=notes)
     finally:
-        if simulator is not None:
-            simulator.stop()
+        if running_demo is not None:
+            running_demo.stop()
 
 
-def _load_config(path: str | None, environ: Mapping[str, str]) -> Config:
-    if path:
-        return load_config(Path(path), environ)
-    config = config_from_environ(environ)
-    if config is None:
-        raise ConfigError(
-            [
-                "no configuration: give --config.file PATH, or set WOLKVOX_SERVER and "
-                "WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE), or try --demo"
-            ]
-        )
-    return config
+def _start_demo(environ: Mapping[str, str], *, debug: bool) -> demo.Demo:
+    for warning in demo.warnings(environ):
+        log.warning(warning)
+    if not debug:  # every simulated call at info would drown the demo
+        logging.getLogger("exporter.simulator").setLevel(logging.WARNING)
+    return demo.Demo()
 
 
 def _run(
-    args: argparse.Namespace, config: Config, web: WebConfig, out: TextIO, *, demo: bool
+    args: argparse.Namespace,
+    config: Config,
+    web: WebConfig,
+    out: TextIO,
+    running_demo: demo.Demo | None,
+    *,
+    notes: Sequence[str] = (),
 ) -> int:
+    """Check, refresh once or serve; ``notes`` are warnings about the environment."""
     if args.check_config:
-        for warning in [*config.warnings(), *web.warnings]:
+        for warning in [*notes, *config.warnings(), *web.warnings]:
             print(f"warning: {warning}", file=out)
         print(f"configuration OK: {len(config.operations)} operation(s)", file=out)
         if args.web_config_file:
             print(f"web configuration OK: {web.describe()}", file=out)
         return 0
-    if not demo:
-        for warning in config.warnings():
+    if running_demo is None:
+        for warning in [*notes, *config.warnings()]:
             log.warning(warning)
     for warning in web.warnings:
         log.warning(warning)
@@ -201,7 +202,7 @@ def _run(
         out.write(generate_latest(registry).decode())
         out.flush()
         return 0 if all(r.state.up for r in refreshers) else 1
-    return _serve(args, refreshers, Exposition(campaigns, registry), web, demo=demo)
+    return _serve(args, refreshers, Exposition(campaigns, registry), web, running_demo)
 
 
 def _serve(
@@ -209,8 +210,7 @@ def _serve(
     refreshers: list[Refresher],
     exposition: Exposition,
     web: WebConfig,
-    *,
-    demo: bool,
+    running_demo: demo.Demo | None,
 ) -> int:
     ready = threading.Event()
     site = Site(
@@ -225,10 +225,11 @@ def _serve(
     )
     try:
         auth = BasicAuth(web.users) if web.users else None
-        app = create_app(site, auth=auth, headers=web.headers)
+        routes = running_demo.routes if running_demo else {}  # the simulator's control
+        app = create_app(site, auth=auth, headers=web.headers, routes=routes)
         server = serve(app, args.listen_address, web.ssl_context)
     except OSError as exc:
-        log.error("cannot listen on %s: %s", args.listen_address, exc.strerror or exc)
+        log.error(bind_problem(args.listen_address, exc))
         return 1
     stop = threading.Event()
 
@@ -248,9 +249,16 @@ def _serve(
         refresher.start()
     exposition.start()
     metrics_url = server.url.rstrip("/") + args.telemetry_path
-    log.info("listening on %s", server.url, extra={"version": __version__, "web": web.describe()})
-    if demo:
-        log.info("demo: simulated Wolkvox operations; open %s", metrics_url)
+    host, port = server.address
+    log.info(
+        "listening on %s; open %s",
+        describe_listening(host, port),
+        server.url,
+        extra={"version": __version__, "web": web.describe()},
+    )
+    if running_demo:
+        control = server.url.rstrip("/") + demo.CONTROL
+        log.info("demo: simulated Wolkvox operations; open %s; control at %s", metrics_url, control)
     while not stop.wait(0.5):
         pass
     deadline = time.monotonic() + SHUTDOWN_BUDGET
@@ -274,12 +282,8 @@ def _first_rendering(
 
 
 def _status_row(refresher: Refresher) -> dict[str, str]:
-    state = refresher.state
-    when = (
-        datetime.fromtimestamp(state.last_attempt, UTC).isoformat(timespec="seconds")
-        if state.last_attempt is not None
-        else "not yet"
-    )
+    state, at = refresher.state, refresher.state.last_attempt
+    when = "not yet" if at is None else datetime.fromtimestamp(at, UTC).isoformat("T", "seconds")
     return {
         "operation": state.operation,
         "last refresh": when,

@@ -16,7 +16,8 @@ import requests
 
 from tests.helpers import wait_until
 
-_LISTENING = re.compile(r'msg="listening on (https?://\S+?/)"')
+#: The start line, logfmt or JSON: 'msg="listening on <where>; open http://127.0.0.1:PORT/"'.
+_LISTENING = re.compile(r'"listening on [^";]+; open (https?://[^\s"]+?/)"')
 
 
 class ExporterProcess:

@@ -29,9 +29,11 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "collector": frozenset({"snapshot", "wolkvox", "schedule", "errors"}),
     # web reads its own configuration file with config's YAML reader; nothing of Wolkvox.
     "web": frozenset({"errors", "config"}),
+    # demo wires the simulator to a configuration of its operations, for --demo only.
+    "demo": frozenset({"config", "simulator"}),
     "cli": frozenset(
         {"root", "errors", "logs", "config", "wolkvox", "schedule", "snapshot", "refresher"}
-        | {"collector", "web", "simulator"}
+        | {"collector", "web", "simulator", "demo"}
     ),
     "__main__": frozenset({"cli"}),
 }

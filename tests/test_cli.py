@@ -11,6 +11,7 @@ import pytest
 
 from exporter import __version__
 from exporter.simulator import Simulator
+from exporter.simulator import data as simulator_data
 from tests.exporter_process import ExporterProcess, run_exporter
 from tests.helpers import DATA, sample_json, samples_of, value, wait_until
 
@@ -62,11 +63,11 @@ def test_a_missing_config_file_is_one_line() -> None:
 def test_unset_token_variable_is_named(tmp_path: Path) -> None:
     config = tmp_path / "c.yml"
     config.write_text('operations:\n  - {name: a, server: "0032", token: "${NOT_SET_XYZ}"}\n')
-    for env in ({}, {"NOT_SET_XYZ": ""}):  # unset, and set but empty
+    for env, state in (({}, "is not set"), ({"NOT_SET_XYZ": ""}, "is empty")):
         result = run_exporter(["--config.file", str(config)], env=env)
         assert result.returncode == 2
         [line] = result.stderr.splitlines()
-        assert "NOT_SET_XYZ is not set or empty" in line
+        assert f"NOT_SET_XYZ {state};" in line
 
 
 def test_check_config_accepts_a_good_file_and_prints_warnings(tmp_path: Path) -> None:
@@ -139,8 +140,12 @@ def test_a_busy_port_is_one_error_line_and_exit_1(sim: Simulator) -> None:
         port = busy.getsockname()[1]
         result = run_exporter(["--web.listen-address", f"127.0.0.1:{port}"], env=env_for(sim))
     assert result.returncode == 1
-    assert "cannot listen on" in result.stderr
-    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.endswith(
+        f'msg="cannot listen on 127.0.0.1:{port}: port {port} is already in use (another'
+        " exporter, or another program); stop it, or choose another port with"
+        ' --web.listen-address"'
+    )
 
 
 def test_the_demo_serves_simulated_campaigns() -> None:
@@ -160,3 +165,84 @@ def test_an_impossible_date_in_the_file_is_one_line_not_a_traceback(tmp_path: Pa
     assert result.returncode == 2
     [line] = result.stderr.splitlines()
     assert line.startswith(f"wolkvox-exporter: {config}: cannot be read")
+
+
+def test_a_token_written_like_a_shell_variable_is_warned_about(tmp_path: Path) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text('operations:\n  - {name: a, server: "0032", token: "$WOLKVOX_TOKEN"}\n')
+    result = run_exporter(["--check-config", "--config.file", str(config)])
+    assert result.returncode == 0
+    [warning] = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
+    assert "$WOLKVOX_TOKEN looks like an environment variable that was not expanded" in warning
+    assert "write ${WOLKVOX_TOKEN} (with braces)" in warning
+
+
+def test_the_demo_says_it_ignores_the_wolkvox_variables() -> None:
+    env = {**NO_WOLKVOX, "WOLKVOX_SERVER": "0032", "WOLKVOX_TOKEN": TOKEN}
+    with ExporterProcess(["--demo"], env=env) as demo:
+        assert wait_until(lambda: "--demo ignores" in demo.log_text)
+    [line] = [line for line in demo.lines if "--demo ignores" in line]
+    assert "level=warn" in line and "WOLKVOX_SERVER, WOLKVOX_TOKEN" in line
+    assert TOKEN not in demo.log_text
+
+
+def test_a_misspelt_variable_name_gets_a_did_you_mean() -> None:
+    result = run_exporter([], env={**NO_WOLKVOX, "WOLKVOX_SERVER": "0032", "WOLKVOX_TOKN": TOKEN})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "wolkvox-exporter: WOLKVOX_TOKEN: is empty; WOLKVOX_TOKN is set: did you mean"
+        " WOLKVOX_TOKEN?"
+    ]
+
+
+def test_an_empty_variable_is_called_empty() -> None:
+    result = run_exporter([], env={**NO_WOLKVOX, "WOLKVOX_SERVER": "0032"})
+    assert result.returncode == 2
+    assert "WOLKVOX_TOKEN: is empty;" in result.stderr
+
+
+def test_a_misspelt_optional_variable_is_warned_about(sim: Simulator) -> None:
+    result = run_exporter(["--check-config"], env=env_for(sim, WOLKVOX_REFRESH_INTERVL="1m"))
+    assert result.returncode == 0
+    assert (
+        "warning: environment variable WOLKVOX_REFRESH_INTERVL is not one the exporter reads;"
+        " did you mean WOLKVOX_REFRESH_INTERVAL?"
+    ) in result.stdout.splitlines()
+
+
+def test_debug_logs_each_call_with_host_status_duration_and_size(sim: Simulator) -> None:
+    result = run_exporter(["--once", "--log.level", "debug"], env=env_for(sim))
+    assert result.returncode == 0
+    [line] = [line for line in result.stderr.splitlines() if 'msg="call to' in line]
+    host = sim.base_url.removeprefix("http://")
+    rows: list[dict[str, object]] = [dict(row) for row in sim.campaigns()]
+    body = json.dumps(simulator_data.success_document(rows), ensure_ascii=False).encode()
+    assert f'msg="call to {host}: HTTP 200, ' in line and " bytes in " in line
+    fields = dict(part.split("=", 1) for part in line.split() if "=" in part and '"' not in part)
+    assert (fields["host"], fields["status"], fields["source"]) == (host, "200", "exporter.wolkvox")
+    assert int(fields["bytes"]) == len(body) and float(fields["duration_seconds"]) >= 0
+    assert TOKEN not in result.stderr
+
+
+def test_the_start_line_says_what_the_socket_listens_on() -> None:
+    with ExporterProcess(["--demo", "--web.listen-address", ":0"], env=NO_WOLKVOX) as demo:
+        port = demo.url.rpartition(":")[2].rstrip("/")
+        assert demo.url == f"http://localhost:{port}/"
+        [line] = [line for line in demo.lines if "listening on" in line]
+        assert (
+            f'msg="listening on every interface (IPv4 and IPv6), port {port}; open {demo.url}"'
+        ) in line
+        assert demo.get("ready").status_code in (200, 503)
+    with ExporterProcess(["--demo"], env=NO_WOLKVOX) as demo:
+        host_port = demo.url.removeprefix("http://").rstrip("/")
+        assert f'msg="listening on {host_port}; open {demo.url}"' in demo.log_text
+
+
+def test_json_logs_carry_the_configuration_errors_too() -> None:
+    bad = str(DATA / "config" / "bad_unknown_keys.yaml")
+    result = run_exporter(["--config.file", bad, "--log.format", "json"])
+    assert result.returncode == 2
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert len(records) >= 2
+    assert {r["level"] for r in records} == {"error"}
+    assert records[0]["msg"] == "refresh_intervall: unknown key; did you mean refresh_interval?"

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from exporter.simulator import data as simulator_data
 from tests.dashboard_queries import (
     DASHBOARD,
     dashboard_queries,
@@ -38,6 +39,8 @@ MAY_BE_EMPTY = {
 #: Scrapes of campaign data to wait for: two points make a deriv(), three leave a margin.
 SCRAPES = 3
 DEMO_OPERATIONS = {"demo-bogota", "demo-mexico"}
+#: The campaigns of the demo's two operations, each with its own.
+DEMO_CAMPAIGNS = len(simulator_data.DEFAULT_CAMPAIGNS) + len(simulator_data.MEXICO_CAMPAIGNS)
 QUERIES = dashboard_queries(DASHBOARD)
 
 
@@ -104,7 +107,7 @@ def test_table_queries_drop_the_metric_name_so_their_rows_merge(
 
 def test_the_overview_counts_add_up(prometheus: PrometheusServer) -> None:
     total = _value(prometheus, _expr("Total campaigns"))
-    assert total == 12  # 6 simulated campaigns in each of the 2 demo operations
+    assert total == DEMO_CAMPAIGNS
     states = [
         _expr(title) for title in ("Started campaigns", "Stopped campaigns", "Status unknown")
     ]
@@ -114,7 +117,7 @@ def test_the_overview_counts_add_up(prometheus: PrometheusServer) -> None:
 
 def test_status_is_drawn_as_started_stopped_or_unknown(prometheus: PrometheusServer) -> None:
     result = prometheus.query(_expr("Campaign status"))
-    assert len(result) == 12
+    assert len(result) == DEMO_CAMPAIGNS
     assert {float(sample["value"][1]) for sample in result} <= {0.0, 1.0, 2.0}
     table = prometheus.query(_expr("Campaigns", "B"))
     assert sorted(float(s["value"][1]) for s in table) == sorted(

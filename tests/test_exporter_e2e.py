@@ -79,6 +79,7 @@ def test_campaigns_are_served_with_the_values_wolkvox_sent(
     assert value(text, "wolkvox_campaigns", **OP) == 3
     assert value(text, "wolkvox_exporter_build_info") == 1
     assert series(text, "process_resident_memory_bytes")
+    assert exporter.get("-/simulator").status_code == 404  # the control exists in --demo only
     request = sim.requests[0]
     assert request.query == {"api": "campaigns"}
     assert request.token == TOKEN
@@ -105,6 +106,16 @@ def test_campaigns_disappear_and_change_with_wolkvox(
     assert series(text, "wolkvox_campaign_info", campaign_id="9817") == []
     [info] = series(text, "wolkvox_campaign_info", campaign_id="10453")
     assert info.labels["campaign_name"] == "Cobranza Tardía"
+
+
+def test_a_speed_with_decimals_is_served_as_written(
+    exporter: ExporterProcess, sim: Simulator
+) -> None:
+    sim.set_campaigns([{**THREE[0], "speed": "35.5"}, {**THREE[1], "speed": "12,5"}])
+    one, two = ({**OP, "campaign_id": THREE[i]["campaign_id"]} for i in (0, 1))
+    text = exporter.wait_for_metrics(lambda t: value(t, "wolkvox_campaign_speed", **one) == 35.5)
+    assert value(text, "wolkvox_campaign_speed", **two) is None  # a comma is not Wolkvox's
+    assert value(text, "wolkvox_parse_errors_total", field="speed", **OP) == 1
 
 
 SAMPLE_FAILURES = [

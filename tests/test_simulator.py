@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -22,9 +23,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from exporter.simulator import FAULT_KINDS, Fault, Simulator
+from exporter.simulator import CONTROL_PATH, FAULT_KINDS, FAULTS, Fault, OperationSpec, Simulator
 from exporter.simulator import data as simulator_data
 from exporter.simulator import main as simulator_main
+from exporter.simulator.cli import build_parser
+from exporter.simulator.evolution import DIAL_RATE, RELOAD_RECORDS, Evolution
 
 TOKEN = "demo-token"
 SAMPLES_DIR = Path(__file__).parent / "data" / "samples"
@@ -210,51 +213,124 @@ def test_daily_quota_counts_every_call_whatever_it_returns() -> None:
 # -- the campaigns and their evolution ------------------------------------------------------
 
 
-def test_evolve_dials_started_campaigns_down_and_stamps_last_use() -> None:
-    with Simulator(seed=1) as sim:
-        before = {row["campaign_id"]: row for row in get(sim).json()["data"]}
-        after = {row["campaign_id"]: row for row in get(sim).json()["data"]}
-
-    now = datetime.now(ZoneInfo("America/Bogota")).replace(tzinfo=None)
-    for campaign_id, old in before.items():
-        new = after[campaign_id]
-        if old["status"] == "Started":
-            assert 30 <= int(old["records"]) - int(new["records"]) <= 300
-            stamped = datetime.strptime(new["last_use"], "%Y-%m-%d %H:%M:%S")
-            assert abs(stamped - now) < timedelta(minutes=1)
-        else:
-            assert new["records"] == old["records"]
+NOW = "2025-03-14 10:00:00"
 
 
-def test_evolve_tells_the_same_story_for_the_same_seed() -> None:
-    def story(seed: int) -> list[list[tuple[str, ...]]]:
-        with Simulator(seed=seed) as sim:
-            answers = [get(sim).json()["data"] for _ in range(15)]
-        fields = ("campaign_id", "status", "records", "recycled")
-        return [[tuple(row[name] for name in fields) for row in rows] for rows in answers]
-
-    assert story(7) == story(7)
-    assert story(7) != story(8)
-
-
-def test_evolve_starts_and_stops_campaigns_now_and_then_and_never_goes_below_zero() -> None:
+def story(seed: int = 0, minutes: int = 60, step: float = 10.0) -> list[list[dict[str, object]]]:
+    """The default campaigns after each ``step`` seconds, for ``minutes`` of real time."""
     rows: list[dict[str, object]] = [dict(row) for row in simulator_data.DEFAULT_CAMPAIGNS]
-    rng = random.Random(5)
-    statuses = set()
-    for _ in range(600):
-        simulator_data.evolve(rows, rng, "2025-03-14 10:00:00")
-        statuses.add(tuple(row["status"] for row in rows))
-        assert all(int(str(row["records"])) >= 0 for row in rows)
-
-    assert len(statuses) > 5
+    evolution = Evolution(random.Random(seed), simulator_data.STEADY, last=0.0)
+    frames = []
+    for tick in range(1, int(minutes * 60 / step) + 1):
+        evolution.advance(rows, tick * step, NOW)
+        frames.append([dict(row) for row in rows])
+    return frames
 
 
-def test_evolve_leaves_rows_that_are_not_integer_strings_alone() -> None:
+def test_a_started_campaign_dials_in_proportion_to_its_speed_per_real_minute() -> None:
+    rows: list[dict[str, object]] = [
+        {"campaign_id": "1", "status": "Started", "records": "1000", "speed": "40",
+         "recycled": "0", "last_use": "2025-03-13 18:00:00"},
+        {"campaign_id": "2", "status": "Started", "records": "1000", "speed": "0",
+         "recycled": "0", "last_use": "2025-03-13 18:00:00"},
+        {"campaign_id": "3", "status": "Stopped", "records": "1000", "speed": "80"},
+    ]  # fmt: skip
+    evolution = Evolution(random.Random(0), frozenset({"1", "2"}), last=0.0)
+    for second in range(10, 70, 10):  # one minute, in steps of 10 s, as the demo asks
+        evolution.advance(rows, float(second), NOW)
+
+    assert rows[0]["records"] == str(int(1000 - 40 * DIAL_RATE))  # 10 a minute at speed 40
+    assert rows[0]["last_use"] == NOW  # it dialed
+    assert (rows[1]["records"], rows[1]["last_use"]) == ("1000", "2025-03-13 18:00:00")
+    assert 0 <= int(str(rows[0]["recycled"])) <= 10
+
+
+def test_an_hour_of_the_demo_is_believable() -> None:
+    frames = story(minutes=60)
+    first, last = simulator_data.DEFAULT_CAMPAIGNS, frames[-1]
+    by_id = {str(row["campaign_id"]): row for row in last}
+    # The steady campaigns dial all hour at their speed, and are never stopped by chance.
+    for cid in simulator_data.STEADY:
+        assert all(next(r for r in f if r["campaign_id"] == cid)["status"] == "Started"
+                   for f in frames)  # fmt: skip
+        start = next(r for r in first if r["campaign_id"] == cid)
+        dialed = int(str(start["records"])) - int(str(by_id[cid]["records"]))
+        speed = float(str(start["speed"]))
+        assert dialed == pytest.approx(speed * DIAL_RATE * 60, abs=2)
+    # Some campaigns start or stop within the hour, but not all, and not every few minutes.
+    changes = sum(
+        a["status"] != b["status"] for f, g in itertools.pairwise(frames)
+        for a, b in zip(f, g, strict=True)
+    )  # fmt: skip
+    assert 1 <= changes <= 12
+    assert all(int(str(row["records"])) >= 0 for frame in frames for row in frame)
+
+
+def test_a_drained_campaign_gets_a_new_list_within_minutes() -> None:
+    rows: list[dict[str, object]] = [{"campaign_id": "1", "status": "Started", "records": "5",
+                                      "speed": "100", "recycled": "3"}]  # fmt: skip
+    evolution = Evolution(random.Random(3), frozenset({"1"}), last=0.0)
+    seen = []
+    for second in range(10, 900, 10):
+        evolution.advance(rows, float(second), NOW)
+        seen.append(int(str(rows[0]["records"])))
+    assert 0 in seen
+    drained = seen.index(0)
+    reloaded = next(i for i in range(drained, len(seen)) if seen[i] > 0)
+    assert 3 * 6 <= reloaded - drained <= 8 * 6 + 1  # 3 to 8 minutes of 10-second steps
+    assert RELOAD_RECORDS[0] - 100 <= seen[reloaded] <= RELOAD_RECORDS[1]
+    assert rows[0]["status"] == "Started"
+
+
+def test_the_same_seed_tells_the_same_story() -> None:
+    def statuses(seed: int) -> list[tuple[object, ...]]:
+        return [tuple(row["status"] for row in frame) for frame in story(seed, minutes=120)]
+
+    assert statuses(7) == statuses(7)
+    assert statuses(7) != statuses(8)
+
+
+def test_evolution_leaves_rows_that_are_not_integer_strings_alone() -> None:
     rows: list[dict[str, object]] = [{"campaign_id": 1, "status": "Started", "records": 12}]
-
-    simulator_data.evolve(rows, random.Random(0), "2025-03-14 10:00:00")
-
+    evolution = Evolution(random.Random(0), frozenset({"1"}), last=0.0)
+    evolution.advance(rows, 600.0, NOW)
     assert rows[0]["records"] == 12
+
+
+def test_started_campaigns_were_used_just_now_and_stopped_ones_in_the_past() -> None:
+    with Simulator() as sim:
+        rows = {row["campaign_id"]: row for row in get(sim).json()["data"]}
+    now = datetime.now(ZoneInfo("America/Bogota")).replace(tzinfo=None)
+    for template in simulator_data.DEFAULT_CAMPAIGNS:
+        row = rows[template["campaign_id"]]
+        if not row["last_use"]:
+            assert not template["last_use"]  # never used stays never used
+            continue
+        used = datetime.strptime(row["last_use"], "%Y-%m-%d %H:%M:%S")
+        if row["status"] == "Started":
+            assert abs(used - now) < timedelta(minutes=1)
+        else:
+            assert now - timedelta(days=30) < used < now - timedelta(minutes=10)
+
+
+def test_each_operation_serves_its_own_campaigns_in_its_own_zone() -> None:
+    specs = [
+        OperationSpec("bogota", ("tok-b",), simulator_data.DEFAULT_CAMPAIGNS, "America/Bogota"),
+        OperationSpec("mexico", ("tok-m",), simulator_data.MEXICO_CAMPAIGNS,
+                      "America/Mexico_City"),
+    ]  # fmt: skip
+    with Simulator(operations=specs) as sim:
+        answers = {t: get(sim, token=t).json()["data"] for t in ("tok-b", "tok-m")}
+    for token, rows, zone in (
+        ("tok-b", simulator_data.DEFAULT_CAMPAIGNS, "America/Bogota"),
+        ("tok-m", simulator_data.MEXICO_CAMPAIGNS, "America/Mexico_City"),
+    ):
+        assert [r["campaign_id"] for r in answers[token]] == [r["campaign_id"] for r in rows]
+        now = datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
+        for row in answers[token]:
+            if row["status"] == "Started":
+                used = datetime.strptime(row["last_use"], "%Y-%m-%d %H:%M:%S")
+                assert abs(used - now) < timedelta(minutes=1), (token, row)
 
 
 def test_without_evolve_the_answers_stay_the_same(sim: Simulator) -> None:
@@ -585,9 +661,90 @@ def test_runs_standalone_until_sigterm() -> None:
         match = re.search(r"http://127\.0\.0\.1:\d+\S*", process.stdout.readline())
         assert match is not None
         status = requests.get(match[0], headers={"wolkvox-token": "cli-tok"}, timeout=5).status_code
+        control = re.search(r"http://127\.0\.0\.1:\d+/-/simulator", process.stdout.readline())
+        assert control is not None
+        requests.post(control[0], params={"fault": "invalid_token"}, timeout=5)
+        refused = requests.get(match[0], headers={"wolkvox-token": "cli-tok"}, timeout=5)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
 
     assert (status, process.returncode) == (200, 0)
+    assert (refused.status_code, refused.json()["msg"]) == (403, "PLEASE VALIDATE TOKEN")
     assert "-> 200" in stderr
     assert "cli-tok" not in stderr
+
+
+# -- the control ----------------------------------------------------------------------------
+
+
+def control(sim: Simulator, method: str = "GET", **params: str) -> requests.Response:
+    return requests.request(method, sim.base_url + CONTROL_PATH, params=params, timeout=5)
+
+
+def test_the_control_shows_campaigns_faults_and_commands(sim: Simulator) -> None:
+    state = control(sim).json()
+    [(name, operation)] = state["operations"].items()
+    assert name == "default"
+    assert {c["campaign_id"] for c in operation["campaigns"]} == {
+        row["campaign_id"] for row in simulator_data.DEFAULT_CAMPAIGNS
+    }
+    assert operation["faults"] == {"standing": None, "queued": []}
+    assert set(state["faults"]) == set(FAULTS)
+
+
+def test_the_control_sets_a_campaigns_status(sim: Simulator) -> None:
+    assert control(sim, "POST", campaign="20481", status="stopped").status_code == 200
+    rows = {row["campaign_id"]: row for row in get(sim).json()["data"]}
+    assert rows["20481"]["status"] == "Stopped"
+    control(sim, "POST", campaign="20481", status="Started")
+    assert {r["campaign_id"]: r for r in get(sim).json()["data"]}["20481"]["status"] == "Started"
+
+
+def test_the_control_injects_a_fault_for_some_calls_or_until_cleared(sim: Simulator) -> None:
+    control(sim, "POST", fault="quota_exceeded", times="1")
+    queued = control(sim).json()["operations"]["default"]["faults"]["queued"]
+    assert queued == ["quota_exceeded"]
+    first, second = get(sim), get(sim)
+    assert (first.status_code, first.json()["msg"]) == (403, "TOKEN LIMIT EXCEEDED")
+    assert second.status_code == 200
+    control(sim, "POST", fault="html_500")
+    assert control(sim).json()["operations"]["default"]["faults"]["standing"] == "html_500"
+    assert [get(sim).status_code for _ in range(2)] == [502, 502]
+    control(sim, "POST", fault="none")
+    assert get(sim).status_code == 200
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_every_fault_of_the_list_can_be_injected(sim: Simulator, name: str) -> None:
+    response = control(sim, "POST", fault=name)
+    assert response.status_code == 200
+    assert response.json()["operations"]["default"]["faults"]["standing"] == name
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"campaign": "nope", "status": "stopped"}, "no campaign 'nope'"),
+        ({"campaign": "20481", "status": "paused"}, "status must be started or stopped"),
+        ({"fault": "meteor"}, "unknown fault 'meteor'"),
+        ({"fault": "hang", "times": "0"}, "times must be a whole number"),
+        ({"fault": "hang", "operation": "lima"}, "no operation 'lima'"),
+        ({"colour": "red"}, "unknown parameter 'colour'"),
+        ({}, "give campaign=ID&status=started|stopped, or fault=NAME"),
+    ],
+)
+def test_a_bad_command_is_a_400_naming_the_fix(
+    sim: Simulator, params: dict[str, str], words: str
+) -> None:
+    response = control(sim, "POST", **params)
+    assert response.status_code == 400
+    assert words in response.json()["error"]
+    assert control(sim, "DELETE").status_code == 405
+
+
+def test_help_shows_every_default() -> None:
+    text = " ".join(build_parser().format_help().split())
+    for default in ("(default: 127.0.0.1)", "(default: 8080)", "(default: demo-token)",
+                    "(default: 0.0, no spacing)", "(default: unlimited)", "(default: none)",
+                    "(default: 0)", "/-/simulator?fault=NAME"):  # fmt: skip
+        assert default in text

@@ -36,6 +36,7 @@ from exporter.config.load import (
     config_from_environ,
     environ_warnings,
     load_config,
+    load_configuration,
     parse_config,
     read_yaml_file,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "config_from_environ",
     "environ_warnings",
     "load_config",
+    "load_configuration",
     "parse_config",
     "parse_duration",
     "parse_size",

@@ -39,6 +39,22 @@ def load_config(path: Path, environ: Mapping[str, str]) -> Config:
     return parse_config(read_yaml_file(path), environ, base_dir=path.parent)
 
 
+def load_configuration(path: str | None, environ: Mapping[str, str]) -> Config:
+    """The file at ``path`` if given, else the ``WOLKVOX_*`` variables; ConfigError naming
+    what to give when there is neither."""
+    if path:
+        return load_config(Path(path), environ)
+    config = config_from_environ(environ)
+    if config is None:
+        raise ConfigError(
+            [
+                "no configuration: give --config.file PATH, or set WOLKVOX_SERVER and "
+                "WOLKVOX_TOKEN (or WOLKVOX_TOKEN_FILE), or try --demo"
+            ]
+        )
+    return config
+
+
 def read_yaml_file(path: Path) -> object:
     """The YAML document in the file at ``path``, as plain Python data (safe loading).
 

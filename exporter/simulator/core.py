@@ -1,46 +1,44 @@
-"""The `Simulator`: the rules of API.md, the campaigns it serves, what it saw, its lifecycle.
+"""The `Simulator`: the rules of API.md, what it saw, its lifecycle; the scenario it serves
+comes from `Scenario` (operations, campaigns, faults and their controls).
 
 Decides every answer (`Simulator.decide`) and keeps all state behind one condition. Its
-``begin``/``decide``/``rows_for``/``end`` are the HTTP handler's interface (``types.Backend``).
+``begin``/``decide``/``rows_for``/``end``/``control`` are the HTTP handler's interface
+(``types.Backend``).
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone, tzinfo
 from types import TracebackType
-from typing import cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from exporter.simulator import data
+from exporter.simulator import control, data
 from exporter.simulator.handler import Handler
+from exporter.simulator.scenario import Scenario
 from exporter.simulator.server import Server
-from exporter.simulator.types import API_PATH, MAX_SIMULTANEOUS, Fault, RecordedRequest
-
-try:
-    _LOCAL_ZONE: tzinfo = ZoneInfo("America/Bogota")
-except ZoneInfoNotFoundError:  # no tz database (bare Windows): Colombia has had no DST since 1993
-    _LOCAL_ZONE = timezone(timedelta(hours=-5), "-05")
-
-
-def _local_now() -> datetime:
-    return datetime.now(_LOCAL_ZONE)
+from exporter.simulator.types import (
+    API_PATH,
+    MAX_SIMULTANEOUS,
+    Fault,
+    OperationSpec,
+    RecordedRequest,
+)
 
 
-class Simulator:
+class Simulator(Scenario):
     """A fake Wolkvox campaigns API; thread-safe; see ``exporter.simulator`` for the rules.
 
-    The checks run in this order: path (404 HTML), method (405), token (401/403), then, for a
-    valid token, the call is counted and the quota (403), the concurrency limit (403) and
-    ``min_interval`` apply, then ``api=`` (400). Only a request that passes them all can get a
-    fault; otherwise it gets the campaigns. ``min_interval`` > 0 refuses a request that starts
+    ``tokens`` and ``campaigns`` make one operation ("default", Bogota time) that every token
+    reaches; ``operations`` instead gives several (`OperationSpec`), each with its own tokens,
+    campaigns and zone. The checks run in this order: path (404 HTML; the control's path
+    excepted), method (405), token (401/403), then, for a valid token, the call is counted and
+    the quota (403), the concurrency limit (403) and ``min_interval`` apply, then ``api=``
+    (400). Only a request that passes them all can get a fault; otherwise it gets the
+    campaigns of the token's operation. ``min_interval`` > 0 refuses a request that starts
     sooner than that after the previous one on its token started (refused ones included);
-    ``daily_quota`` caps the calls per token and local (Bogota) day; ``evolve`` moves the
-    campaigns on after each successful answer, reproducibly from ``seed``. A request is
+    ``daily_quota`` caps the calls per token and local day of its operation; ``evolve`` moves
+    the campaigns on in real time (``evolution``), reproducibly from ``seed``. A request is
     recorded as finished just before its last byte goes out, so once a client has its answer,
     the request is in `requests` and no longer counts as in flight.
     """
@@ -48,8 +46,9 @@ class Simulator:
     def __init__(
         self,
         tokens: Iterable[str] = ("demo-token",),
-        campaigns: Sequence[Mapping[str, str]] | None = None,
+        campaigns: Sequence[Mapping[str, object]] | None = None,
         *,
+        operations: Sequence[OperationSpec] | None = None,
         min_interval: float = 0.0,
         daily_quota: int | None = None,
         evolve: bool = True,
@@ -61,16 +60,15 @@ class Simulator:
             raise ValueError(f"min_interval must be >= 0, got {min_interval}")
         if daily_quota is not None and daily_quota < 0:
             raise ValueError(f"daily_quota must be >= 0 or None, got {daily_quota}")
-        self._tokens = frozenset((tokens,) if isinstance(tokens, str) else tokens)
-        rows = data.DEFAULT_CAMPAIGNS if campaigns is None else campaigns
-        self._rows: list[dict[str, object]] = [dict(row) for row in rows]
+        if operations is None:
+            rows = data.DEFAULT_CAMPAIGNS if campaigns is None else campaigns
+            tokens = (tokens,) if isinstance(tokens, str) else tuple(dict.fromkeys(tokens))
+            steady = data.STEADY if campaigns is None else frozenset()
+            operations = [OperationSpec("default", tokens, tuple(rows), steady=steady)]
+        super().__init__(operations, evolve=evolve, seed=seed)
         self._min_interval = min_interval
         self._daily_quota = daily_quota
-        self._evolve = evolve
-        # Reproducible scenery, not security: a seeded PRNG is the point.
-        self._rng = random.Random(seed)
         self._address = (host, port)
-        self._cond = threading.Condition()
         self._stopping = threading.Event()
         self._finished: list[RecordedRequest] = []
         self._in_flight: dict[str, int] = {}
@@ -78,8 +76,6 @@ class Simulator:
         self._max_in_flight = 0
         self._last_started: dict[str, float] = {}
         self._calls: dict[str, tuple[str, int]] = {}  # token -> (local day, calls that day)
-        self._queued: deque[Fault] = deque()
-        self._standing: Fault | None = None
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
@@ -167,63 +163,12 @@ class Simulator:
         with self._cond:
             return self._cond.wait_for(lambda: self._in_flight_total >= count, timeout)
 
-    # -- scenario control ------------------------------------------------------------------
-
-    def campaigns(self) -> list[dict[str, str]]:
-        """A copy of the current rows (strings, unless `set_campaigns` stored something else)."""
-        with self._cond:
-            return [cast("dict[str, str]", dict(row)) for row in self._rows]
-
-    def set_campaigns(self, rows: Sequence[Mapping[str, object]]) -> None:
-        """Replace the campaigns; the rows are served as given, non-string values included."""
-        with self._cond:
-            self._rows = [dict(row) for row in rows]
-
-    def set_status(self, campaign_id: str, status: str) -> None:
-        """Set the ``status`` text (e.g. ``"Stopped"``) of a campaign; KeyError if unknown."""
-        with self._cond:
-            for row in self._matching(campaign_id):
-                row["status"] = status
-
-    def remove_campaign(self, campaign_id: str) -> None:
-        """Remove a campaign; KeyError if unknown."""
-        with self._cond:
-            doomed = self._matching(campaign_id)
-            self._rows = [row for row in self._rows if all(row is not d for d in doomed)]
-
-    def push_fault(self, fault: Fault, times: int = 1) -> None:
-        """Queue ``fault`` for the next ``times`` requests that would have been answered 200."""
-        if times < 1:
-            raise ValueError(f"times must be >= 1, got {times}")
-        with self._cond:
-            self._queued.extend([fault] * times)
-
-    def set_fault(self, fault: Fault | None) -> None:
-        """Serve ``fault`` to every request that would have been answered 200, until None."""
-        with self._cond:
-            self._standing = fault
-
-    @staticmethod
-    def sample_fault(name: str) -> Fault:
-        """A ``body`` fault answering the named sample (e.g. ``"error_invalid_token"``)."""
-        try:
-            sample = data.SAMPLES[name]
-        except KeyError:
-            raise KeyError(f"unknown sample {name!r}; use one of {sorted(data.SAMPLES)}") from None
-        return Fault("body", status=sample.status, body=sample.body())
-
     # -- the handler's interface (``types.Backend``) ------------------------------------------
 
     @property
     def stopping(self) -> threading.Event:
         """Set while the simulator stops: handlers that wait (hang, trickle) end early."""
         return self._stopping
-
-    def _matching(self, campaign_id: str) -> list[dict[str, object]]:
-        rows = [row for row in self._rows if row.get("campaign_id") == campaign_id]
-        if not rows:
-            raise KeyError(f"no campaign {campaign_id!r}")
-        return rows
 
     def begin(self, token: str | None) -> None:
         """A request with ``token`` (None: no header) has started: count it in flight."""
@@ -249,17 +194,17 @@ class Simulator:
         """The rules, in order: an error sample to answer, a fault to serve, or None for 200."""
         if token is None:
             return data.SAMPLES["error_missing_token"]
-        if token not in self._tokens:
+        if token not in self._by_token:
             return data.SAMPLES["error_invalid_token"]
         with self._cond:
             refusal = self._refusal(token, started) or _api_refusal(query)
             if refusal is not None:
                 return refusal
-            return self._queued.popleft() if self._queued else self._standing
+            return self._by_token[token].next_fault()
 
     def _refusal(self, token: str, started: float) -> data.Sample | None:
         """Count the call, then apply quota, concurrency and interval; holds ``_cond``."""
-        day = _local_now().date().isoformat()
+        day = self._by_token[token].now().date().isoformat()
         last_day, calls = self._calls.get(token, (day, 0))
         calls = (calls if last_day == day else 0) + 1  # every call costs 1, whatever it returns
         self._calls[token] = (day, calls)
@@ -275,18 +220,18 @@ class Simulator:
             return data.SAMPLES["error_token_concurrency"]
         return None
 
-    def rows_for(self, query: Mapping[str, str], *, tick: bool) -> list[dict[str, object]]:
-        """The rows to answer (``campaign=`` filters), then one evolution tick if ``tick``."""
-        wanted = query.get("campaign", "")
+    def rows_for(
+        self, token: str | None, query: Mapping[str, str], *, tick: bool
+    ) -> list[dict[str, object]]:
+        """The rows of ``token``'s operation to answer (``campaign=`` filters); with ``tick``,
+        the story moves on to now first. An unknown token has none."""
         with self._cond:
-            rows = [
-                dict(row)
-                for row in self._rows
-                if not wanted or str(row.get("campaign_id", "")) == wanted
-            ]
-            if tick and self._evolve:
-                data.evolve(self._rows, self._rng, _local_now().strftime("%Y-%m-%d %H:%M:%S"))
-        return rows
+            op = self._by_token.get(token or "")
+            return [] if op is None else op.rows_for(query, tick=tick)
+
+    def control(self, method: str, query: Mapping[str, str]) -> tuple[int, bytes]:
+        """The control's answer to ``method`` with ``query``: a status and a JSON body."""
+        return control.answer(self, method, query)
 
 
 def _api_refusal(query: Mapping[str, str]) -> data.Sample | None:

@@ -1,4 +1,4 @@
-"""What the fake Wolkvox serves: sample answers, default campaigns, web-server pages, evolution.
+"""What the fake Wolkvox serves: sample answers, the campaigns of its operations, web pages.
 
 Standard library only. The samples are the bodies of ``tests/data/samples/*.json`` held as
 Python data (a test pins them byte for byte against the files), each with the HTTP status of
@@ -8,7 +8,6 @@ the samples README.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -84,7 +83,8 @@ SAMPLES: Mapping[str, Sample] = MappingProxyType({
         400, "BAD REQUEST", "THE API YOU WANT TO CONSULT DOES NOT EXIST")),
 })
 
-#: A small Colombian/Mexican operation: three campaigns dialing, three idle, one never used.
+#: A small Colombian operation (Bogota time): three campaigns dialing, three idle, one never
+#: used. 20517 has a short list: at its speed it runs out within the hour and is reloaded.
 DEFAULT_CAMPAIGNS: tuple[Mapping[str, str], ...] = tuple(_rows(
     ("20481", "Cobranza Preventiva Bogotá", "Recordatorio de pago antes del vencimiento",
      "predictive", STARTED, "18450", "40", "autopilot", "2025-03-14 09:42:17", "3", "no", "4101"),
@@ -93,14 +93,30 @@ DEFAULT_CAMPAIGNS: tuple[Mapping[str, str], ...] = tuple(_rows(
      "1", "yes", "4102"),
     ("3917", "Encuesta de Satisfacción Post-Venta", "NPS a clientes atendidos la semana pasada",
      "preview", STOPPED, "640", "0", "strategy", "2025-02-27 11:20:45", "0", "no", "3075"),
-    ("20517", f"Venta Cruzada Tarjeta Oro {_DASH} CDMX", "Oferta a clientes de México",
-     "progressive", STARTED, "5210", "30", f"phone2 {_DASH} ring: 30(seg)", "2025-03-14 09:38:51",
+    ("20517", "Venta Cruzada Tarjeta Oro", "Oferta a clientes con buen historial",
+     "progressive", STARTED, "320", "30", f"phone2 {_DASH} ring: 30(seg)", "2025-03-14 09:38:51",
      "0", "no", "5210"),
     ("11864", "Recuperación Cartera Mora 30", "Cartera vencida de 30 a 60 días", "predictive",
      STOPPED, "27800", "80", "autopilot", "2025-03-13 18:05:02", "2", "yes", "4107"),
-    ("21003", f"Campaña Año Nuevo {_DASH} Monterrey", " ", "preview", STOPPED, "1200", "0",
+    ("21003", "Campaña Navidad Clientes Nuevos", " ", "preview", STOPPED, "1200", "0",
      "strategy", "", "0", "no", "5230"),
 ))
+#: The campaigns of `DEFAULT_CAMPAIGNS` a supervisor keeps dialing: never stopped by chance.
+STEADY = frozenset({"20481", "20482"})
+
+#: A small Mexican operation (Mexico City time), with ids of its own.
+MEXICO_CAMPAIGNS: tuple[Mapping[str, str], ...] = tuple(_rows(
+    ("30114", f"Venta Cruzada Tarjeta Oro {_DASH} CDMX", "Oferta a clientes de México",
+     "progressive", STARTED, "5210", "30", f"phone2 {_DASH} ring: 30(seg)",
+     "2025-03-14 08:38:51", "0", "no", "6210"),
+    ("30115", "Cobranza Temprana Monterrey", "Mora temprana, recordatorio amable", "predictive",
+     STARTED, "12040", "55", "autopilot", "2025-03-14 08:51:10", "4", "yes", "6211"),
+    ("30120", f"Campaña Año Nuevo {_DASH} Monterrey", " ", "preview", STOPPED, "1200", "0",
+     "strategy", "", "0", "no", "6230"),
+    ("30131", "Encuesta NPS Guadalajara", "Satisfacción después de la instalación", "preview",
+     STOPPED, "800", "10", "strategy", "2025-03-12 17:45:00", "0", "no", "6240"),
+))
+MEXICO_STEADY = frozenset({"30115"})
 # fmt: on
 
 #: The vendor's answer to a request without ``api=``; not among the samples.
@@ -136,50 +152,3 @@ def error_page(status: int, reason: str) -> bytes:
 def success_document(rows: list[dict[str, object]]) -> dict[str, object]:
     """The envelope of a successful campaigns answer holding ``rows``."""
     return _envelope("200", None, f"{len(rows)} records were found", rows)
-
-
-def _as_int(value: object) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        return None
-
-
-def _is_started(row: Mapping[str, object]) -> bool:
-    status = row.get("status")
-    return isinstance(status, str) and status.strip().lower() == "started"
-
-
-def evolve(rows: list[dict[str, object]], rng: random.Random, now: str) -> None:
-    """Move the campaigns on one tick, in place; ``now`` is the operation's local time text.
-
-    A started campaign dials a few dozen to a few hundred records (never below 0; at 0 it stops),
-    sometimes recycles some, and its ``last_use`` becomes ``now``. About one tick in 15 a
-    supervisor starts or stops a campaign; a drained one gets a new list when started. Values
-    that are not integer strings (test rows) are left alone. Every random draw comes from
-    ``rng``, so a seed gives the same story.
-    """
-    for row in rows:
-        if not _is_started(row):
-            continue
-        records = _as_int(row.get("records"))
-        if records is not None:
-            records = max(0, records - rng.randint(30, 300))
-            row["records"] = str(records)
-            if records == 0:
-                row["status"] = STOPPED
-        recycled = _as_int(row.get("recycled"))
-        if rng.random() < 0.3 and recycled is not None:
-            row["recycled"] = str(recycled + rng.randint(1, 12))
-        row["last_use"] = now
-    if rows and rng.random() < 1 / 15:
-        row = rng.choice(rows)
-        if _is_started(row):
-            row["status"] = STOPPED
-            return
-        if _as_int(row.get("records")) == 0:
-            row["records"] = str(rng.randint(2_000, 20_000))
-        row["status"] = STARTED
-        row["last_use"] = now

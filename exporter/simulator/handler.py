@@ -17,7 +17,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from exporter.simulator import data
 from exporter.simulator.server import Server
-from exporter.simulator.types import API_PATH, FAULT_KINDS, TOKEN_HEADER, Fault, RecordedRequest
+from exporter.simulator.types import (
+    API_PATH,
+    CONTROL_PATH,
+    FAULT_KINDS,
+    TOKEN_HEADER,
+    Fault,
+    RecordedRequest,
+)
 
 # The simulator's one logger keeps the package's name: cli.py quiets "exporter.simulator".
 _log = logging.getLogger("exporter.simulator")
@@ -72,7 +79,11 @@ class Handler(BaseHTTPRequestHandler):
         backend = self.server.backend
         if "content-length" in self._seen_headers or "transfer-encoding" in self._seen_headers:
             self.close_connection = True  # a request body is never read: no keep-alive after it
-        if self._path != API_PATH:
+        if self._path == CONTROL_PATH:
+            status, body = backend.control(self.command, self._query)
+            allow = [("Allow", "GET, HEAD, POST")] if status == 405 else []
+            self._send(status, body, data.JSON_TYPE, allow)
+        elif self._path != API_PATH:
             self._send(404, data.NOT_FOUND_PAGE, data.HTML_TYPE)
         elif self.command != "GET":
             self._send(405, data.error_page(405, "Not Allowed"), data.HTML_TYPE, [("Allow", "GET")])
@@ -81,7 +92,7 @@ class Handler(BaseHTTPRequestHandler):
             if isinstance(decision, data.Sample):
                 self._send(decision.status, decision.body(), data.JSON_TYPE)
             elif decision is None:
-                self._send_rows(backend.rows_for(self._query, tick=True))
+                self._send_rows(backend.rows_for(self._token, self._query, tick=True))
             else:
                 self._fault = decision
                 self._serve_fault(decision, self._query)
@@ -170,7 +181,7 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
     def _normal_body(self, fault: Fault, query: Mapping[str, str]) -> bytes:
-        rows = self.server.backend.rows_for(query, tick=False)
+        rows = self.server.backend.rows_for(self._token, query, tick=False)
         return fault.body or _json(data.success_document(rows))
 
     def _serve_fault(self, fault: Fault, query: Mapping[str, str]) -> None:
@@ -181,7 +192,7 @@ class Handler(BaseHTTPRequestHandler):
         _FAULTS[fault.kind](self, fault, query)
 
     def _fault_slow(self, fault: Fault, query: Mapping[str, str]) -> None:
-        self._send_rows(self.server.backend.rows_for(query, tick=True))
+        self._send_rows(self.server.backend.rows_for(self._token, query, tick=True))
 
     def _fault_body(self, fault: Fault, query: Mapping[str, str]) -> None:
         self._send(fault.status, fault.body, fault.content_type)
@@ -252,7 +263,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(fault.status, body, data.JSON_TYPE, [("Content-Encoding", "gzip")])
 
     def _fault_not_json_object(self, fault: Fault, query: Mapping[str, str]) -> None:
-        rows = self.server.backend.rows_for(query, tick=False)
+        rows = self.server.backend.rows_for(self._token, query, tick=False)
         self._send(fault.status, fault.body or _json(rows), data.JSON_TYPE)
 
 

@@ -14,6 +14,8 @@ from typing import Protocol
 from exporter.simulator import data
 
 API_PATH = "/api/v2/information.php"
+#: The simulator's control (not part of Wolkvox): GET its state, POST a command.
+CONTROL_PATH = "/-/simulator"
 TOKEN_HEADER = "wolkvox-token"  # noqa: S105 - a header name, not a secret
 #: Wolkvox's hard limit of simultaneous requests per token; the next one gets a 403.
 MAX_SIMULTANEOUS = 2
@@ -35,6 +37,25 @@ class RecordedRequest:
     started: float  # when the request line was read
     finished: float  # when the answer was fully written or the connection dropped
     status: int | None  # None when no status line was sent (reset, hang)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSpec:
+    """One simulated operation: its name, the tokens that reach it, its campaigns (rows as
+    Wolkvox sends them), the IANA zone its Wolkvox writes ``last_use`` and counts its quota day
+    in, and the ids of the campaigns a supervisor keeps dialing (``steady``: never stopped by
+    chance). A real operation is its own server (``wvNNNN``); here the token tells them apart.
+    """
+
+    name: str
+    tokens: tuple[str, ...]
+    campaigns: tuple[Mapping[str, object], ...] = ()
+    timezone: str = "America/Bogota"
+    steady: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.tokens or isinstance(self.tokens, str):
+            raise ValueError(f"operation {self.name!r} needs a tuple of at least one token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +106,8 @@ class Backend(Protocol):
 
     The handler calls ``begin`` when a request line is read, ``decide`` for a GET on the API
     (an error sample to answer, a fault to serve, or None for the campaigns), ``rows_for`` for
-    the rows to answer, and ``end`` once the answer is written or the connection dropped.
+    the rows to answer, ``control`` for the control's path, and ``end`` once the answer is
+    written or the connection dropped.
     """
 
     @property
@@ -106,8 +128,13 @@ class Backend(Protocol):
     ) -> data.Sample | Fault | None:
         """The rules for one API request."""
 
-    def rows_for(self, query: Mapping[str, str], *, tick: bool) -> list[dict[str, object]]:
-        """The campaign rows to answer."""
+    def rows_for(
+        self, token: str | None, query: Mapping[str, str], *, tick: bool
+    ) -> list[dict[str, object]]:
+        """The campaign rows to answer to ``token``."""
+
+    def control(self, method: str, query: Mapping[str, str]) -> tuple[int, bytes]:
+        """The control's status and JSON body (``CONTROL_PATH``, not part of Wolkvox)."""
 
     def end(self, request: RecordedRequest) -> None:
         """``request`` has finished."""

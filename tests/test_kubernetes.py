@@ -250,6 +250,11 @@ def test_each_overlay_selects_only_its_own_objects(rendered: dict[str, list[Obje
     assert monitor["app.kubernetes.io/instance"] == "bogota"
     assert one(docs, "Service")["spec"]["selector"] == selector
     assert {d["metadata"]["namespace"] for d in docs} == {"contact-center"}
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    secrets |= {e["valueFrom"]["secretKeyRef"]["name"] for e in container(docs)["env"]
+                if "valueFrom" in e}  # fmt: skip
+    assert secrets == {"wolkvox-bogota-tokens"}  # its own Secret, and no other
     assert container(docs)["image"].endswith(":0.1.0")
 
 

@@ -108,11 +108,8 @@ def optional_tool(name: str, install: str) -> str:
 
 
 def unavailable(message: str) -> NoReturn:
-    """Skip a test whose tool or package is missing; fail instead under WOLKVOX_REQUIRE_TOOLS=1.
-
-    `.ci/run` installs every such tool and sets WOLKVOX_REQUIRE_TOOLS=1: in CI a missing tool is
-    a broken gate, not a reason to pass.
-    """
-    if os.environ.get("WOLKVOX_REQUIRE_TOOLS") == "1":
-        pytest.fail(f"{message} (`.ci/run` installs it), and WOLKVOX_REQUIRE_TOOLS=1 requires it")
-    pytest.skip(f"{message} (`.ci/run` installs it)")
+    """Skip a test whose tool or package is missing; fail instead under WOLKVOX_REQUIRE_TOOLS=1,
+    as ``tool`` does: `.ci/run` installs every such tool and exports it."""
+    if os.environ.get(REQUIRE_TOOLS, "") not in ("", "0"):
+        pytest.fail(f"{message} (`.ci/run` installs it), and {REQUIRE_TOOLS} is set")
+    pytest.skip(f"{message} (`.ci/run` installs it; {REQUIRE_TOOLS}=1 makes this fail)")

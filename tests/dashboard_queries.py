@@ -25,9 +25,12 @@ DASHBOARD = (
     Path(__file__).resolve().parent.parent / "grafana" / "dashboards" / "wolkvox-campaigns.json"
 )
 
-#: Values for a live run: every operation and campaign, and Grafana's built-in intervals.
+#: Values for a live run: every job, instance, operation and campaign, and Grafana's built-in
+#: intervals.
 DEFAULT_VALUES: Mapping[str, str] = MappingProxyType(
     {
+        "job": ".+",
+        "instance": ".+",
         "operation": ".+",
         "campaign": ".+",
         "__rate_interval": "1m",

@@ -163,3 +163,16 @@ def test_one_operation_selected_shows_only_that_operation(prometheus: Prometheus
             continue
         operations = {s["metric"].get("operation") for s in prometheus.query(expr)}
         assert operations <= {"demo-mexico", None}, f"{title}: {operations}"
+
+
+def test_another_job_selected_shows_none_of_this_exporters_series(
+    prometheus: PrometheusServer,
+) -> None:
+    # Two exporters (prod, staging) may both have an operation "demo-bogota": the job and
+    # instance variables keep them apart.
+    for values in ({"job": "staging"}, {"instance": "127.0.0.1:1"}):
+        for title, expr in dashboard_queries(DASHBOARD, values):
+            if title[1:] in values:  # the list to choose this variable from
+                continue
+            found = prometheus.query(expr)
+            assert {s["metric"].get("instance") for s in found} <= {None}, f"{title}: {found}"

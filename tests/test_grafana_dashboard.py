@@ -8,6 +8,7 @@ queries return data from a real Prometheus is ``test_e2e_dashboard.py``'s job.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -157,12 +158,13 @@ def test_every_panel_target_and_variable_uses_the_datasource_variable(
         assert value == DATASOURCE, f"{where} is {value!r}: a hard-coded data source"
 
 
-def test_the_data_source_is_chosen_at_import_and_defaults_when_provisioned(
+def test_the_data_source_is_a_variable_and_import_asks_for_nothing_unused(
     dashboard: dict[str, Any],
 ) -> None:
-    inputs = {item["name"]: item for item in dashboard["__inputs"]}
-    assert inputs["DS_PROMETHEUS"]["type"] == "datasource"
-    assert inputs["DS_PROMETHEUS"]["pluginId"] == "prometheus"
+    # No __inputs: the import form would ask for a data source that no panel uses, since every
+    # panel follows the ${datasource} variable.
+    assert "__inputs" not in dashboard
+    assert "${DS_" not in json.dumps(dashboard)
     variable = _variable(dashboard, "datasource")
     assert variable["type"] == "datasource"
     assert variable["query"] == "prometheus"
@@ -185,14 +187,31 @@ def test_the_operation_variable_lists_the_exporters_operations(dashboard: dict[s
     variable = _variable(dashboard, "operation")
     assert variable["type"] == "query"
     assert variable["multi"] and variable["includeAll"]
-    assert re.sub(r"\s", "", variable["query"]) == "label_values(wolkvox_up,operation)"
+    assert re.sub(r"\s", "", variable["query"]) == (
+        'label_values(wolkvox_up{job=~"$job",instance=~"$instance"},operation)'
+    )
+
+
+def test_job_and_instance_variables_keep_two_exporters_apart(dashboard: dict[str, Any]) -> None:
+    # prod and staging exporters may both have an operation "bogota": pick the job, then the
+    # exporter, then the operation.
+    names = [v["name"] for v in dashboard["templating"]["list"]]
+    assert names.index("job") < names.index("instance") < names.index("operation")
+    job, instance = _variable(dashboard, "job"), _variable(dashboard, "instance")
+    assert re.sub(r"\s", "", job["query"]) == "label_values(wolkvox_up,job)"
+    assert re.sub(r"\s", "", instance["query"]) == 'label_values(wolkvox_up{job=~"$job"},instance)'
+    for variable in (job, instance):
+        assert variable["multi"] and variable["includeAll"] and variable["allValue"] == ".+"
 
 
 def test_the_campaign_variable_shows_names_and_selects_ids(dashboard: dict[str, Any]) -> None:
     variable = _variable(dashboard, "campaign")
     assert variable["type"] == "query"
     assert variable["multi"] and variable["includeAll"]
-    assert 'wolkvox_campaign_info{operation=~"$operation"}' in variable["query"]
+    assert (
+        'wolkvox_campaign_info{job=~"$job", instance=~"$instance", operation=~"$operation"}'
+        in variable["query"]
+    )
     # Grafana's query_result(...) renders each series as `name{labels} value timestamp`, labels in
     # Prometheus' (sorted) order; the regex is JavaScript's, named groups (?<value>) and (?<text>).
     line = (
@@ -204,6 +223,11 @@ def test_the_campaign_variable_shows_names_and_selects_ids(dashboard: dict[str, 
     assert found is not None
     assert found["value"] == "20517"
     assert found["text"] == "Venta Cruzada – CDMX"
+    # A name with a quote is escaped in the series; the whole name is kept, not cut at \".
+    quoted = line.replace("Venta Cruzada – CDMX", 'Encuesta \\"NPS\\" 2024')
+    found = re.search(_python_regex(variable["regex"]), quoted)
+    assert found is not None
+    assert found["text"] == 'Encuesta \\"NPS\\" 2024'
 
 
 def _python_regex(grafana_regex: str) -> str:
@@ -215,7 +239,7 @@ def _python_regex(grafana_regex: str) -> str:
 
 def test_every_variable_query_is_label_values_or_query_result(dashboard: dict[str, Any]) -> None:
     queries = variable_queries(DASHBOARD)
-    assert {name for name, _ in queries} == {"operation", "campaign"}
+    assert {name for name, _ in queries} == {"job", "instance", "operation", "campaign"}
     for _name, query in queries:
         variable_promql(query)  # raises for any other form
 
@@ -277,14 +301,19 @@ def test_counters_are_rated_and_gauges_never_are() -> None:
             )
 
 
-def test_queries_follow_the_operation_and_campaign_variables() -> None:
-    selector = re.compile(r"\b((?:wolkvox_\w+)|ALERTS(?:_FOR_STATE)?)\s*(\{[^}]*\})?")
+def test_queries_follow_the_job_instance_operation_and_campaign_variables() -> None:
+    selector = re.compile(r"\b((?:wolkvox_\w+)|ALERTS(?:_FOR_STATE)?|up)\s*(\{[^}]*\})?")
     label_list = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
     for target in targets(DASHBOARD):
         for name, matchers in selector.findall(label_list.sub("", target.expr)):
-            if name == "wolkvox_exporter_build_info":  # one per exporter, not per operation
-                continue
             where = f"{target.panel} {target.ref_id}: {name}"
+            assert 'job=~"$job"' in matchers, where
+            if name.startswith("ALERTS"):  # WolkvoxExporterAbsent has a job and nothing else
+                assert 'instance=~"$instance|"' in matchers, where
+            else:
+                assert 'instance=~"$instance"' in matchers, where
+            if name in ("wolkvox_exporter_build_info", "up"):  # one per exporter
+                continue
             if name.startswith("ALERTS"):  # exporter-wide alerts have no operation or campaign
                 assert 'operation=~"$operation|"' in matchers, where
                 assert 'campaign_id=~"$campaign|"' in matchers, where
@@ -380,7 +409,8 @@ def test_dashboard_queries_cover_targets_and_variables_with_values_given() -> No
     assert len(queries) == len(targets(DASHBOARD)) + len(variable_queries(DASHBOARD))
     assert all("$" not in expr for _, expr in queries)
     assert any('operation=~"demo-bogota"' in expr for _, expr in queries)
-    assert ("$operation", "count by (operation) (wolkvox_up)") in queries
+    assert ("$job", "count by (job) (wolkvox_up)") in queries
+    assert ("$operation", 'count by (operation) (wolkvox_up{job=~".+", instance=~".+"})') in queries
 
 
 # -- provisioning and compose ------------------------------------------------------------------

@@ -32,6 +32,7 @@ from exporter.config import Config, environ_warnings, load_configuration
 from exporter.errors import ConfigError
 from exporter.refresher import Refresher, TokenGate
 from exporter.web import (
+    MAX_CONNECTIONS,
     BasicAuth,
     Exposition,
     Site,
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="path of the metrics (default %(default)s)")
     add("--web.config.file", dest="web_config_file", metavar="PATH",
         help="TLS and basic auth, in the format of Prometheus' exporters' web configuration")
+    add("--web.max-connections", dest="max_connections", type=int, default=MAX_CONNECTIONS,
+        metavar="N", help="connections served at once; more are refused (default %(default)s)")
     add("--log.level", dest="log_level", default="info", choices=list(logs.LEVELS))
     add("--log.format", dest="log_format", default="logfmt", choices=logs.FORMATS)
     mode = parser.add_mutually_exclusive_group()
@@ -83,6 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     # fmt: on
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _check_web_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    path = args.telemetry_path
+    if not _PATH.fullmatch(path) or path in ("/", "/healthz", "/ready"):
+        parser.error(
+            "--web.telemetry-path: a path such as /metrics (letters, digits and /._-~), "
+            "not /, /healthz or /ready"
+        )
+    if args.max_connections < 1:
+        parser.error("--web.max-connections: give a whole number of at least 1")
+    try:
+        parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        parser.error(f"--web.listen-address: {exc}")
 
 
 def main(
@@ -101,16 +119,7 @@ def main(
         parser.error("--demo runs its own simulated operations; drop --config.file")
     if args.once and args.check_config:
         parser.error("--check-config only validates; drop --once (or run --once alone)")
-    path = args.telemetry_path
-    if not _PATH.fullmatch(path) or path in ("/", "/healthz", "/ready"):
-        parser.error(
-            "--web.telemetry-path: a path such as /metrics (letters, digits and /._-~), "
-            "not /, /healthz or /ready"
-        )
-    try:
-        parse_listen_address(args.listen_address)
-    except ValueError as exc:
-        parser.error(f"--web.listen-address: {exc}")
+    _check_web_flags(parser, args)
     logs.configure(args.log_level, args.log_format, err)
 
     running_demo = None
@@ -212,7 +221,6 @@ def _serve(
     web: WebConfig,
     running_demo: demo.Demo | None,
 ) -> int:
-    ready = threading.Event()
     site = Site(
         name="Wolkvox exporter",
         version=__version__,
@@ -220,14 +228,18 @@ def _serve(
         registry=exposition.live,
         status=lambda: [_status_row(r) for r in refreshers],
         healthy=lambda: all(r.alive for r in refreshers),
-        ready=lambda: ready.is_set() or _first_rendering(refreshers, exposition, ready),
+        ready=exposition.ready_once(
+            lambda: all(r.state.last_result is not None for r in refreshers)
+        ),
         exposition=exposition,
     )
     try:
         auth = BasicAuth(web.users) if web.users else None
         routes = running_demo.routes if running_demo else {}  # the simulator's control
         app = create_app(site, auth=auth, headers=web.headers, routes=routes)
-        server = serve(app, args.listen_address, web.ssl_context)
+        server = serve(
+            app, args.listen_address, web.ssl_context, max_connections=args.max_connections
+        )
     except OSError as exc:
         log.error(bind_problem(args.listen_address, exc))
         return 1
@@ -270,15 +282,6 @@ def _serve(
         refresher.stop(timeout=max(0.0, deadline - time.monotonic()))
     log.info("stopped")
     return 0
-
-
-def _first_rendering(
-    refreshers: list[Refresher], exposition: Exposition, ready: threading.Event
-) -> bool:
-    """Ready (for good) once every operation's first refresh ended and /metrics shows it."""
-    if all(r.state.last_result is not None for r in refreshers) and exposition.is_current():
-        ready.set()
-    return ready.is_set()
 
 
 def _status_row(refresher: Refresher) -> dict[str, str]:

@@ -1,10 +1,18 @@
-"""The HTTP side on a real cheroot server on 127.0.0.1 and a free port."""
+"""The HTTP side on a real server on 127.0.0.1 and a free port: pages, framing, limits."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import itertools
+import logging
+import select
+import socket
+import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 import bcrypt
 import pytest
@@ -12,6 +20,8 @@ import requests
 from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.web import BasicAuth, Site, WebServer, create_app, parse_listen_address, serve
+from exporter.web.listener import Throttled
+from tests.helpers import wait_until
 
 
 @dataclass
@@ -148,3 +158,135 @@ def test_extra_routes_handle_their_own_methods_behind_the_same_auth() -> None:
         )
     finally:
         running.stop()
+
+
+# -- HTTP framing and the accept layer ---------------------------------------------------------
+
+
+def exchange(server: WebServer, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes, read until the server closes the connection (or ``timeout``)."""
+    with socket.create_connection(server.address, timeout=timeout) as conn:
+        conn.sendall(data)
+        received = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := conn.recv(65536):
+                received += chunk
+    return received
+
+
+def answers(raw: bytes, heads: int = 0) -> list[tuple[int, bytes]]:
+    """(status, body) of each HTTP/1.1 answer in ``raw``, framed by Content-Length; the first
+    ``heads`` answers are to HEAD requests, so they have no body whatever their length says."""
+    found: list[tuple[int, bytes]] = []
+    while raw:
+        if len(found) < heads:
+            head, _, raw = raw.partition(b"\r\n\r\n")
+            found.append((int(head.split()[1]), b""))
+            continue
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        fields = dict(line.split(b": ", 1) for line in lines[1:])
+        length = int(fields.get(b"Content-Length", b"0"))
+        found.append((int(lines[0].split()[1]), rest[:length]))
+        raw = rest[length:]
+    return found
+
+
+def test_head_answers_carry_no_body_so_the_next_answer_is_framed(server: WebServer) -> None:
+    raw = exchange(
+        server,
+        b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    assert answers(raw, heads=1) == [(200, b""), (200, b"ok\n")]
+    assert b"Content-Length: 0\r\n" not in raw.split(b"\r\n\r\n")[0]  # HEAD says the GET's size
+
+
+def test_a_chunked_body_is_never_parsed_as_a_second_request(server: WebServer) -> None:
+    smuggled = b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"
+    chunk = b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled)
+    then = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    raw = exchange(
+        server,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk + then,
+    )
+    assert answers(raw) == [(200, b"ok\n")] * 2  # never the /ready in the body
+
+
+def test_other_methods_get_405_with_allow(server: WebServer) -> None:
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        response = requests.request(method, server.url + "metrics", timeout=5)
+        assert response.status_code == 405, method
+        assert response.headers["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    ("accept_encoding", "gzipped"),
+    [("gzip;q=0", False), ("*;q=0", False), ("*", True), ("identity, gzip;q=0.1", True),
+     ("*, gzip;q=0", False)],
+)  # fmt: skip
+def test_gzip_follows_the_q_values(server: WebServer, accept_encoding: str, gzipped: bool) -> None:
+    response = requests.get(
+        server.url + "metrics", headers={"Accept-Encoding": accept_encoding}, timeout=5
+    )
+    assert (response.headers.get("Content-Encoding") == "gzip") == gzipped
+    assert "wolkvox_test_value 42.0" in response.text.splitlines()
+
+
+def small_server(**options: Any) -> WebServer:
+    registry = CollectorRegistry()
+    site = Site("x", "1", "/metrics", registry, list, lambda: True, lambda: True)
+    return WebServer(create_app(site), "127.0.0.1", 0, **options).start()
+
+
+def test_connections_past_the_cap_are_refused_at_once_and_others_served() -> None:
+    running = small_server(max_connections=3)
+    try:
+        with ExitStack() as held:
+            for _ in range(3):
+                held.enter_context(socket.create_connection(running.address))
+            raw = exchange(running, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answers(raw) == [(503, b"too many connections\n")]
+        # The held connections closed: a slot is free again.
+        assert wait_until(lambda: requests.get(running.url + "healthz", timeout=5).ok, 5)
+    finally:
+        running.stop()
+
+
+def test_a_trickled_head_is_cut_at_the_whole_head_deadline() -> None:
+    running = small_server(head_timeout=1.0)
+    try:
+        with socket.create_connection(running.address, timeout=5) as conn:
+            started = time.monotonic()
+            trickle = itertools.cycle(b"X-Trickle: y\r\n")  # a head that never ends
+            conn.sendall(b"GET /healthz HTTP/1.1\r\n")
+            with contextlib.suppress(OSError):  # the server resets the connection
+                while time.monotonic() - started < 5:
+                    if select.select([conn], [], [], 0.2)[0]:  # the server closed it
+                        break
+                    conn.sendall(bytes([next(trickle)]))  # one byte every 0.2 s
+            elapsed = time.monotonic() - started
+        assert 0.9 < elapsed < 3.0, elapsed
+        assert requests.get(running.url + "healthz", timeout=5).ok
+    finally:
+        running.stop()
+
+
+def test_a_head_past_64_kib_is_refused(server: WebServer) -> None:
+    raw = exchange(server, b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 10_000)
+    assert raw.startswith(b"HTTP/1.1 4"), raw[:80]
+
+
+def test_a_repeated_warning_is_logged_at_most_once_a_second(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    throttled = Throttled(every=1.0, monotonic=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="exporter.web"):
+        for step in range(30):  # 3 s of one message ten times a second
+            now[0] = step / 10
+            throttled.warning("out of file descriptors")
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3
+    assert messages[0] == "out of file descriptors"
+    assert messages[1] == "out of file descriptors (9 more since the last such line)"

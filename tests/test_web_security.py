@@ -138,7 +138,11 @@ def _write(directory: Path, name: str, cert: x509.Certificate, key: object) -> t
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def make_pki(directory: Path) -> Pki:
+    """Write the test CA, certificates and keys into ``directory``."""
     ca_cert, ca_key = _issue("test CA", None, "ca")
     ca = (ca_cert.subject, ca_key)
     stranger_ca_cert, stranger_ca_key = _issue("another CA", None, "ca")
@@ -259,7 +263,7 @@ def test_plain_http_to_the_tls_port_gets_only_a_hint(tmp_path: Path, pki: Pki) -
 
 
 def test_a_client_that_never_shakes_hands_does_not_hold_up_others(tmp_path: Path, pki: Pki) -> None:
-    # cheroot's own adapter would shake hands in its accept loop and wait 10 s for these.
+    # A server that shook hands in its accept loop would wait 10 s for these.
     with (
         running(load(tmp_path, tls_config(pki))) as server,
         socket.create_connection(server.address, timeout=5),

@@ -1,28 +1,38 @@
-"""The HTTP side: ``/metrics``, a landing page, ``/healthz`` and ``/ready``, served by cheroot.
+"""The HTTP app: ``/metrics``, a landing page, ``/healthz``, ``/ready`` and the caller's routes.
 
-cheroot is a well-kept WSGI server with a bounded worker pool and idle-client timeouts, and it
-can do TLS; prometheus_client's own server binds metrics to every path and bounds nothing.
-This module owns the WSGI app, the server's lifecycle and the listen address; it knows nothing
-of Wolkvox: the caller hands it callables for health and status, a ready ``ssl.SSLContext`` and
-a ``BasicAuth`` (``exporter.web.config`` reads the file they come from). HTTPS serving lives in
-``exporter.web.cheroot_internals``, password checks in ``exporter.web.auth``.
+It knows nothing of Wolkvox: the caller hands it callables for health and status, the
+exposition to serve, a ``BasicAuth`` and WSGI apps for further paths. It answers on aiohttp's
+event loop, never blocking it: the metrics are cached bytes, a bcrypt check runs in a pool of
+one thread (a remembered credential never waits for it), the caller's WSGI routes in a small
+thread pool. Framing: HEAD answers carry no body; a request body on a built-in path is not
+read, so the connection is closed after the answer (a body is never parsed as a request); other
+methods than GET and HEAD get 405 with ``Allow``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter.web.auth import BasicAuth
 from exporter.web.exposition import Exposition
+from exporter.web.guard import Guard
+from exporter.web.wsgi import WsgiApp, call_wsgi
 
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+#: Largest request body read for a caller's route; a control request is a few bytes.
+MAX_BODY_BYTES = 64 * 1024
+#: Bytes written at a time, so a client that reads slowly holds one slice in memory, not all.
+WRITE_SLICE = 1 << 20
+#: Threads for the caller's WSGI routes.
+ROUTE_THREADS = 4
+_ALLOW = "GET, HEAD"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +42,8 @@ class Site:
     ``status()`` returns rows for the landing page's table, each a mapping of column to text;
     ``healthy()`` backs ``/healthz`` and ``ready()`` backs ``/ready``. ``exposition`` serves
     the metrics from renderings cached per snapshot (see ``Exposition``); without it,
-    ``registry`` is rendered on each scrape.
+    ``registry`` is rendered on each scrape. The callables run on the event loop: keep them
+    quick (read a reference, no I/O).
     """
 
     name: str
@@ -45,71 +56,121 @@ class Site:
     exposition: Exposition | None = None
 
 
+class App:
+    """The app ``create_app`` returns; ``serve`` runs it. ``close()`` ends its thread pools."""
+
+    def __init__(
+        self,
+        site: Site,
+        auth: BasicAuth | None,
+        headers: Sequence[tuple[str, str]],
+        routes: Mapping[str, WsgiApp],
+    ) -> None:
+        self._site = site
+        self._auth = auth
+        self._headers = tuple(headers)
+        self._routes = dict(routes)
+        self._exposition = site.exposition or Exposition(None, site.registry, live_ttl=0)
+        self._bcrypt = ThreadPoolExecutor(1, thread_name_prefix="bcrypt")
+        self._wsgi = ThreadPoolExecutor(ROUTE_THREADS, thread_name_prefix="route")
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one request (aiohttp's low-level handler)."""
+        guard = request.transport.get_protocol() if request.transport else None
+        if isinstance(guard, Guard):
+            guard.request_started()
+        try:
+            return await self._answer(request)
+        finally:
+            if isinstance(guard, Guard):
+                guard.request_finished()
+
+    def close(self) -> None:
+        """Drop the queued password checks and route calls: shutdown does not wait for them."""
+        self._bcrypt.shutdown(wait=False, cancel_futures=True)
+        self._wsgi.shutdown(wait=False, cancel_futures=True)
+
+    async def _answer(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        # /healthz stays open: a liveness probe (Docker's HEALTHCHECK) has no password.
+        if self._auth and path != "/healthz" and not await self._allowed(request):
+            challenge = {"WWW-Authenticate": 'Basic realm="wolkvox-exporter", charset="UTF-8"'}
+            response = self._finish(request, _text(401, "unauthorized\n", challenge))
+        elif path in self._routes:
+            answer = await call_wsgi(self._routes[path], request, self._wsgi, MAX_BODY_BYTES)
+            response = self._finish(request, answer)
+        elif request.method not in ("GET", "HEAD"):
+            response = self._finish(request, _text(405, "method not allowed\n", {"Allow": _ALLOW}))
+        elif path == self._site.telemetry_path:
+            return await self._metrics(request)
+        else:
+            response = self._finish(request, self._page(path))
+        return response
+
+    async def _allowed(self, request: web.BaseRequest) -> bool:
+        assert self._auth is not None
+        header = request.headers.get("Authorization")
+        if self._auth.remembers(header):
+            return True
+        return await asyncio.get_running_loop().run_in_executor(
+            self._bcrypt, self._auth.allows, header
+        )
+
+    def _page(self, path: str) -> web.Response:
+        site = self._site
+        if path == "/":
+            return _landing(site)
+        if path == "/healthz":
+            ok = site.healthy()
+            return _text(200 if ok else 503, "ok\n" if ok else "a refresher has stopped\n")
+        if path == "/ready":
+            ok = site.ready()
+            return _text(200 if ok else 503, "ready\n" if ok else "waiting for the first refresh\n")
+        return _text(404, "not found\n")
+
+    def _finish(self, request: web.BaseRequest, response: web.StreamResponse) -> web.StreamResponse:
+        for name, value in self._headers:
+            response.headers.add(name, value)
+        if request.body_exists and not request.content.is_eof():
+            response.force_close()  # an unread body: close rather than parse it as a request
+        return response
+
+    async def _metrics(self, request: web.BaseRequest) -> web.StreamResponse:
+        # prometheus_client negotiates the format; the bytes come from the cached renderings.
+        _, content_type = choose_encoder(request.headers.get("Accept", ""))
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        gzipped = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        body = self._exposition.body(openmetrics=openmetrics, gzipped=gzipped)
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        response.headers["Vary"] = "Accept, Accept-Encoding"
+        if body.gzipped:
+            response.headers["Content-Encoding"] = "gzip"
+        response.content_length = body.length
+        self._finish(request, response)
+        await response.prepare(request)
+        if request.method != "HEAD":
+            for chunk in body.chunks:
+                view = memoryview(chunk)
+                for start in range(0, len(view), WRITE_SLICE):
+                    await response.write(view[start : start + WRITE_SLICE])
+        await response.write_eof()
+        return response
+
+
 def create_app(
     site: Site,
     *,
     auth: BasicAuth | None = None,
     headers: Sequence[tuple[str, str]] = (),
     routes: Mapping[str, WsgiApp] | None = None,
-) -> WsgiApp:
-    """Return the WSGI app; unknown paths get 404, other methods than GET/HEAD 405.
+) -> App:
+    """Return the app; unknown paths get 404, other methods than GET/HEAD 405 with ``Allow``.
 
     With ``auth``, every path but ``/healthz`` needs the credentials (else 401); ``headers`` are
     added to every response. ``routes`` maps further exact paths to WSGI apps of the caller's
-    (each handles its own methods), served behind the same auth.
+    (each handles its own methods; bodies up to 64 KiB), served behind the same auth.
     """
-    extra = dict(routes or {})
-    exposition = site.exposition or Exposition(None, site.registry, live_ttl=0)
-
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        def respond(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> Any:
-            return start_response(status, [*response_headers, *headers], *exc)
-
-        path = environ.get("PATH_INFO") or "/"
-        # /healthz stays open: a liveness probe (Docker's HEALTHCHECK) has no password.
-        if auth and path != "/healthz" and not auth.allows(environ.get("HTTP_AUTHORIZATION")):
-            return _unauthorized(respond)
-        return route(path, environ, respond)
-
-    def route(path: str, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if path in extra:
-            return extra[path](environ, start_response)
-        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            return _text(start_response, "405 Method Not Allowed", "method not allowed\n")
-        return builtin(path, environ, start_response)
-
-    def builtin(path: str, environ: dict[str, Any], respond: StartResponse) -> Iterable[bytes]:
-        if path == site.telemetry_path:
-            return _metrics(exposition, environ, respond)
-        if path == "/":
-            return _landing(site, respond)
-        if path == "/healthz":
-            ok = site.healthy()
-            return _text(respond, "200 OK" if ok else "503 Service Unavailable",
-                         "ok\n" if ok else "a refresher has stopped\n")  # fmt: skip
-        if path == "/ready":
-            ok = site.ready()
-            return _text(respond, "200 OK" if ok else "503 Service Unavailable",
-                         "ready\n" if ok else "waiting for the first refresh\n")  # fmt: skip
-        return _text(respond, "404 Not Found", "not found\n")
-
-    return app
-
-
-def _metrics(
-    exposition: Exposition, environ: dict[str, Any], start_response: StartResponse
-) -> Iterable[bytes]:
-    # prometheus_client negotiates the format; the bytes come from the cached renderings.
-    _, content_type = choose_encoder(environ.get("HTTP_ACCEPT", ""))
-    openmetrics = content_type.startswith("application/openmetrics-text")
-    gzipped = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
-    body = exposition.body(openmetrics=openmetrics, gzipped=gzipped)
-    headers = [("Content-Type", content_type), ("Vary", "Accept, Accept-Encoding")]
-    if body.gzipped:
-        headers.append(("Content-Encoding", "gzip"))
-    headers.append(("Content-Length", str(body.length)))
-    start_response("200 OK", headers)
-    return [] if environ.get("REQUEST_METHOD") == "HEAD" else list(body.chunks)
+    return App(site, auth, headers, routes or {})
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -131,7 +192,7 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
 
 
-def _landing(site: Site, start_response: StartResponse) -> Iterable[bytes]:
+def _landing(site: Site) -> web.Response:
     rows = site.status()
     columns = list(rows[0]) if rows else []
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
@@ -152,29 +213,11 @@ def _landing(site: Site, start_response: StartResponse) -> Iterable[bytes]:
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 </body></html>
 """
-    data = page.encode()
-    start_response(
-        "200 OK",
-        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(data)))],
-    )
-    return [data]
+    return web.Response(body=page.encode(), content_type="text/html", charset="utf-8")
 
 
-def _text(
-    start_response: StartResponse, status: str, text: str, extra: Sequence[tuple[str, str]] = ()
-) -> Iterable[bytes]:
-    data = text.encode()
-    start_response(
-        status,
-        [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(data))),
-            *extra,
-        ],
-    )
-    return [data]
-
-
-def _unauthorized(start_response: StartResponse) -> Iterable[bytes]:
-    challenge = ("WWW-Authenticate", 'Basic realm="wolkvox-exporter", charset="UTF-8"')
-    return _text(start_response, "401 Unauthorized", "unauthorized\n", [challenge])
+def _text(status: int, text: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    response = web.Response(status=status, text=text, charset="utf-8")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response

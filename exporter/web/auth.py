@@ -49,13 +49,25 @@ class BasicAuth:
     def _mac(self, data: bytes) -> bytes:
         return hmac.digest(self._key, data, hashlib.sha256)
 
+    def remembers(self, authorization: str | None) -> bool:
+        """Whether the header carries credentials that passed a check before (no bcrypt: an
+        HMAC and a lookup, so it may run where blocking is not allowed)."""
+        credentials = _basic_credentials(authorization)
+        if credentials is None:
+            return False
+        with self._lock:
+            return self._remembered(*credentials) in self._known
+
+    def _remembered(self, user: bytes, password: bytes) -> bytes:
+        return self._mac(len(user).to_bytes(8, "big") + user + password)
+
     def allows(self, authorization: str | None) -> bool:
         """Whether an ``Authorization`` header value names a user and their password."""
         credentials = _basic_credentials(authorization)
         if credentials is None:
             return False
         user, password = credentials
-        remembered = self._mac(len(user).to_bytes(8, "big") + user + password)
+        remembered = self._remembered(user, password)
         with self._lock:
             if remembered in self._known:
                 return True

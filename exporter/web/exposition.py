@@ -153,6 +153,18 @@ class Exposition:
         """True when the served rendering is of the snapshot's current generation."""
         return self._snapshot is None or self._snapshot.generation() == self._rendering.generation
 
+    def ready_once(self, condition: Callable[[], bool]) -> Callable[[], bool]:
+        """A probe for /ready: true, for good, once ``condition()`` holds and the served
+        rendering is current (a client that sees ready and scrapes sees what made it so)."""
+        ready = threading.Event()
+
+        def probe() -> bool:
+            if not ready.is_set() and condition() and self.is_current():
+                ready.set()
+            return ready.is_set()
+
+        return probe
+
     def refresh(self) -> bool:
         """Render the snapshot if its generation changed; True if it did. One caller at a time
         (the renderer thread, or a test)."""

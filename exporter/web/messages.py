@@ -30,7 +30,7 @@ def bind_problem(listen_address: str, error: OSError) -> str:
     """One line for an address that cannot be bound: the address, why, and the fix.
 
     The errno is looked for along the exception's causes, then in its text ("[Errno 98]"),
-    since a server library may wrap the socket's own error in words of its own (cheroot does).
+    since a server library may wrap the socket's own error in words of its own.
     """
     code = _errno(error)
     port = listen_address.rpartition(":")[2]

@@ -1,28 +1,39 @@
-"""The web server's lifecycle: bind the listen address, serve a WSGI app with cheroot, stop.
+"""The web server's lifecycle: bind the listen address, serve the app with aiohttp, stop.
 
-cheroot is a well-kept WSGI server with a bounded worker pool and idle-client timeouts, and it
-can do TLS; prometheus_client's own server binds metrics to every path and bounds nothing.
-What cheroot needs changed reaches into its private names, so that lives in
-``cheroot_internals``, pinned to one cheroot version.
+aiohttp (a well-kept asyncio HTTP server) answers every connection on one event loop in a
+thread of its own, so clients that are slow, silent or many cost memory, not threads; the
+thin ``listener`` layer adds what aiohttp lacks against them (a connection cap, a whole-head
+deadline, TLS handshakes off the accept path). Measured against cheroot, the server before it:
+see the README's Security section and ``tests/test_attacks.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import socket
 import ssl
 import threading
-import time
-from collections.abc import Callable
+from typing import Any
 
-from exporter.web.app import WsgiApp
-from exporter.web.cheroot_internals import Server, enable_tls
+from aiohttp import web
 
-#: Worker threads: enough for a few Prometheus servers and people, bounded so a flood queues.
-THREADS = 8
-#: Seconds a client may stay idle or slow before cheroot drops it.
-CLIENT_TIMEOUT = 10
-#: Largest request head and body accepted; a scrape's head is a few hundred bytes.
+from exporter.web.app import App
+from exporter.web.listener import Listener, Throttled, connection_limit
+
+log = logging.getLogger("exporter.web")
+
+#: Connections served at once by default; past it new ones are refused at once.
+MAX_CONNECTIONS = 512
+#: Seconds a client has to send a whole request head (TLS handshake included) after it
+#: connects or after its previous answer; a trickle of bytes does not extend it.
+HEAD_TIMEOUT = 10.0
+#: Seconds an answer may take to be sent (Prometheus gives up on a scrape sooner).
+ANSWER_TIMEOUT = 60.0
+#: Largest request head accepted; a scrape's head is a few hundred bytes.
 MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 64 * 1024
+BACKLOG = 1024
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -42,58 +53,44 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     return host or "::", int(port)
 
 
-def _in_daemon_thread(action: Callable[[], object]) -> None:
-    """Run ``action`` in a daemon thread and wait for it, re-raising what it raised: the
-    threads it starts (cheroot's workers) are then daemons too, so a worker stuck on a slow
-    client can never keep the process alive after shutdown."""
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            action()
-        except BaseException as error:  # handed to the caller below
-            raised.append(error)
-
-    thread = threading.Thread(target=run, name="web-prepare", daemon=True)
-    thread.start()
-    thread.join()
-    if raised:
-        raise raised[0]
-
-
 class WebServer:
-    """A running cheroot server in a daemon thread; ``stop()`` ends it within ~1 s.
-
-    With ``ssl_context`` it serves HTTPS only.
-    """
+    """A running server in a daemon thread with its own event loop; ``stop()`` ends it within
+    about ``timeout`` s. With ``ssl_context`` it serves HTTPS only. ``max_connections`` is
+    lowered (with a warning) when the open-files limit would not allow it; ``head_timeout``
+    is the whole-request-head deadline in seconds."""
 
     def __init__(
-        self, app: WsgiApp, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+        self,
+        app: App,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        head_timeout: float = HEAD_TIMEOUT,
     ) -> None:
+        self._app = app
+        self._head_timeout = head_timeout
+        self._ssl = ssl_context
         self._scheme = "http" if ssl_context is None else "https"
-        self._server = Server(
-            (host, port),
-            app,
-            numthreads=THREADS,
-            max=THREADS,
-            request_queue_size=64,
-            timeout=CLIENT_TIMEOUT,
-            shutdown_timeout=1,
-            server_name="wolkvox-exporter",
-        )
-        if ssl_context is not None:
-            enable_tls(self._server, ssl_context)
-        # cheroot reads headers and bodies without a limit by default: one client could send
-        # a 300 MB header line before any password is checked. A scrape needs a few hundred bytes.
-        self._server.max_request_header_size = MAX_HEADER_BYTES
-        self._server.max_request_body_size = MAX_BODY_BYTES
-        _in_daemon_thread(self._server.prepare)  # binds now, so a busy port fails here
-        self._thread = threading.Thread(target=self._server.serve, name="web", daemon=True)
+        self._max_connections = connection_limit(max_connections)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:  # binds now, so a busy port fails here
+            self._sock = socket.create_server(
+                (host, port), family=family, backlog=BACKLOG, dualstack_ipv6=host == "::"
+            )
+        except ValueError as error:  # no dual-stack on this host
+            raise OSError(str(error)) from error
+        self._sock.setblocking(False)
+        self._loop = asyncio.new_event_loop()
+        self._stopping: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
         """The bound (host, port); the port is real even when 0 was asked for."""
-        host, port = self._server.bind_addr[:2]
+        host, port = self._sock.getsockname()[:2]
         return str(host), int(port)
 
     @property
@@ -104,31 +101,83 @@ class WebServer:
         shown = f"[{shown}]" if ":" in shown else shown
         return f"{self._scheme}://{shown}:{port}/"
 
+    @property
+    def max_connections(self) -> int:
+        """The connection cap in force."""
+        return self._max_connections
+
     def start(self) -> WebServer:
-        """Start serving; returns self."""
+        """Start serving; returns self once the loop accepts."""
         self._thread.start()
+        self._started.wait(5)
         return self
 
     def stop(self, timeout: float = 1.0) -> None:
-        """Stop accepting and close the workers, waiting at most ``timeout`` s: a worker held
-        by a slow client is abandoned (the workers are daemon threads), not awaited."""
-        deadline = time.monotonic() + timeout
-        stopper = threading.Thread(target=self._server.stop, name="web-stop", daemon=True)
-        stopper.start()
-        stopper.join(timeout)
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+        """Stop accepting and drop every connection, waiting at most ``timeout`` s; queued
+        password checks and route calls are dropped, not awaited."""
+        self._app.close()
+        stopping = self._stopping
+        if stopping is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended already
+                self._loop.call_soon_threadsafe(stopping.set)
+        self._thread.join(timeout)
+        self._sock.close()
+
+    def _run(self) -> None:
+        throttled = Throttled()
+
+        def on_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            # One line, at most once a second: never a traceback per failed connection.
+            error = context.get("exception")
+            throttled.warning(f"http server: {context.get('message')}: {error or ''}".rstrip(": "))
+
+        self._loop.set_exception_handler(on_error)
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        server = web.Server(
+            self._app.handle,
+            access_log=None,
+            keepalive_timeout=self._head_timeout,
+            lingering_time=0,
+        )
+        listener = Listener(
+            self._sock,
+            server,
+            ssl_context=self._ssl,
+            max_connections=self._max_connections,
+            head_timeout=self._head_timeout,
+            answer_timeout=ANSWER_TIMEOUT,
+            max_head_bytes=MAX_HEADER_BYTES,
+        )
+        accepting = asyncio.create_task(listener.serve())
+        self._started.set()
+        await self._stopping.wait()
+        accepting.cancel()
+        listener.abort_all()
+        with contextlib.suppress(asyncio.CancelledError):
+            await accepting
+        await asyncio.sleep(0)  # let the aborted connections run their connection_lost
 
 
 def serve(
-    app: WsgiApp, listen_address: str, ssl_context: ssl.SSLContext | None = None
+    app: App,
+    listen_address: str,
+    ssl_context: ssl.SSLContext | None = None,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> WebServer:
     """Bind ``listen_address`` and serve ``app`` (HTTPS with ``ssl_context``); OSError when the
     address cannot be bound."""
     host, port = parse_listen_address(listen_address)
     try:
-        return WebServer(app, host, port, ssl_context).start()
+        return WebServer(app, host, port, ssl_context, max_connections=max_connections).start()
     except OSError:
         if host != "::":
             raise
         # No IPv6 on this host: the any-address falls back to every IPv4 interface.
-        return WebServer(app, "0.0.0.0", port, ssl_context).start()
+        return WebServer(app, "0.0.0.0", port, ssl_context, max_connections=max_connections).start()

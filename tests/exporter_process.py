@@ -32,6 +32,7 @@ class ExporterProcess:
             sys.executable, "-m", "exporter", "--web.listen-address", "127.0.0.1:0", *args
         ]  # fmt: skip
         self.env = {**os.environ, **(env or {})}
+        self.cwd = Path(__file__).parent.parent  # another checkout's, to run that exporter
         self.lines: list[str] = []
         self.url = ""
         self._listening = threading.Event()
@@ -45,7 +46,7 @@ class ExporterProcess:
             stderr=subprocess.PIPE,
             text=True,
             env=self.env,
-            cwd=Path(__file__).parent.parent,
+            cwd=self.cwd,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

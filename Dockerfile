@@ -13,7 +13,11 @@ COPY pyproject.toml README.md LICENSE ./
 COPY exporter ./exporter
 RUN pip install --no-cache-dir . && rm -rf /src
 
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wolkvox
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin wolkvox \
+    && install -d -o 10001 -g 10001 -m 0700 /var/lib/wolkvox-exporter
+# The persisted state (call spacing, quota wait, last snapshot) survives a new container.
+ENV STATE_DIRECTORY=/var/lib/wolkvox-exporter
+VOLUME /var/lib/wolkvox-exporter
 USER 10001
 WORKDIR /
 

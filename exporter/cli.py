@@ -14,23 +14,20 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.gc_collector import GCCollector
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
+from prometheus_client import generate_latest
 
 from exporter import __version__, demo, logs
-from exporter.collector import CampaignCollector
 from exporter.config import Config, environ_warnings, load_configuration
 from exporter.errors import ConfigError
-from exporter.refresher import Refresher, TokenGate
+from exporter.refresher import Refresher
+from exporter.service import Exporter, refresh_if_allowed
+from exporter.state import StateError, StateLocation, StateStore, default_directory, open_state
 from exporter.web import (
     MAX_CONNECTIONS,
     BasicAuth,
@@ -44,7 +41,6 @@ from exporter.web import (
     parse_listen_address,
     serve,
 )
-from exporter.wolkvox import CampaignsClient
 
 log = logging.getLogger("exporter")
 
@@ -74,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="TLS and basic auth, in the format of Prometheus' exporters' web configuration")
     add("--web.max-connections", dest="max_connections", type=int, default=MAX_CONNECTIONS,
         metavar="N", help="connections served at once; more are refused (default %(default)s)")
+    add("--state.directory", dest="state_directory", metavar="PATH",
+        help="where to keep the state that spaces calls across restarts (default "
+        "$STATE_DIRECTORY, else $XDG_STATE_HOME/wolkvox-exporter); '' keeps none")
     add("--log.level", dest="log_level", default="info", choices=list(logs.LEVELS))
     add("--log.format", dest="log_format", default="logfmt", choices=logs.FORMATS)
     mode = parser.add_mutually_exclusive_group()
@@ -86,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     # fmt: on
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _check_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors (exit 2) for flags that contradict each other or are malformed."""
+    if args.demo and args.config_file:
+        parser.error("--demo runs its own simulated operations; drop --config.file")
+    if args.once and args.check_config:
+        parser.error("--check-config only validates; drop --once (or run --once alone)")
+    _check_web_flags(parser, args)
 
 
 def _check_web_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -115,11 +123,7 @@ def main(
     out, err = stdout or sys.stdout, stderr or sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.demo and args.config_file:
-        parser.error("--demo runs its own simulated operations; drop --config.file")
-    if args.once and args.check_config:
-        parser.error("--check-config only validates; drop --once (or run --once alone)")
-    _check_web_flags(parser, args)
+    _check_flags(parser, args)
     logs.configure(args.log_level, args.log_format, err)
 
     running_demo = None
@@ -138,11 +142,43 @@ def main(
                 print(f"wolkvox-exporter: {problem}", file=err)
         return 2
     notes = [] if args.demo or args.config_file else environ_warnings(env)
+    if args.check_config:  # never reads or writes the state: it only validates
+        return _check(args, config, web, out, notes)
     try:
-        return _run(args, config, web, out, running_demo, notes=notes)
+        opened = None if running_demo else open_state(_location(args, config, env))
+    except StateError as exc:
+        print(f"wolkvox-exporter: {exc}", file=err)
+        if running_demo is not None:
+            running_demo.stop()
+        return 1
+    store, lock = opened if opened else (None, None)
+    try:
+        return _run(args, config, web, out, running_demo, notes=notes, store=store)
     finally:
         if running_demo is not None:
             running_demo.stop()
+        if lock is not None:
+            lock.release()
+
+
+def _location(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> StateLocation:
+    """The state directory: the flag, else the configuration's key, else the default."""
+    for given, source in ((args.state_directory, "--state.directory"),
+                          (config.state_directory, "state_directory")):  # fmt: skip
+        if given is not None:
+            return StateLocation(Path(given) if given.strip() else None, True, source)
+    return default_directory(env)
+
+
+def _check(
+    args: argparse.Namespace, config: Config, web: WebConfig, out: TextIO, notes: Sequence[str]
+) -> int:
+    for warning in [*notes, *config.warnings(), *web.warnings]:
+        print(f"warning: {warning}", file=out)
+    print(f"configuration OK: {len(config.operations)} operation(s)", file=out)
+    if args.web_config_file:
+        print(f"web configuration OK: {web.describe()}", file=out)
+    return 0
 
 
 def _start_demo(environ: Mapping[str, str], *, debug: bool) -> demo.Demo:
@@ -161,62 +197,29 @@ def _run(
     running_demo: demo.Demo | None,
     *,
     notes: Sequence[str] = (),
+    store: StateStore | None = None,
 ) -> int:
-    """Check, refresh once or serve; ``notes`` are warnings about the environment."""
-    if args.check_config:
-        for warning in [*notes, *config.warnings(), *web.warnings]:
-            print(f"warning: {warning}", file=out)
-        print(f"configuration OK: {len(config.operations)} operation(s)", file=out)
-        if args.web_config_file:
-            print(f"web configuration OK: {web.describe()}", file=out)
-        return 0
+    """Refresh once or serve; ``notes`` are warnings about the environment."""
     if running_demo is None:
         for warning in [*notes, *config.warnings()]:
             log.warning(warning)
     for warning in web.warnings:
         log.warning(warning)
-    gate = TokenGate()
-    sharing = Counter(op.token for op in config.operations)  # equal sources: one token
-    refreshers = [
-        Refresher(
-            op,
-            CampaignsClient(
-                op.url,
-                timeout=op.timeout,
-                max_response_bytes=op.max_response_bytes,
-                server=op.server,
-            ).fetch,
-            gate,
-            sharing=sharing[op.token],
-        )
-        for op in config.operations
-    ]
-    # The live part (rendered at most once a second) and the campaigns (once per snapshot).
-    registry = CollectorRegistry()
-    for collector in (ProcessCollector, PlatformCollector, GCCollector):
-        collector(registry=registry)
-    campaigns = CampaignCollector(
-        lambda: [r.state for r in refreshers],
-        version=__version__,
-        schedules={
-            op.name: (op.timezone, op.expected_started)
-            for op in config.operations
-            if op.expected_started
-        },
-    )
+    exporter = Exporter(config, store=store)
     if args.once:
-        for refresher in refreshers:
-            refresher.refresh_once()
-        registry.register(campaigns)
-        out.write(generate_latest(registry).decode())
+        called = [refresh_if_allowed(refresher) for refresher in exporter.refreshers]
+        exporter.registry.register(exporter.campaigns)
+        out.write(generate_latest(exporter.registry).decode())
         out.flush()
-        return 0 if all(r.state.up for r in refreshers) else 1
-    return _serve(args, refreshers, Exposition(campaigns, registry), web, running_demo)
+        return 0 if all(called) and all(s.up for s in exporter.states()) else 1
+    # The live part (rendered at most once a second) and the campaigns (once per snapshot).
+    exposition = Exposition(exporter.campaigns, exporter.registry)
+    return _serve(args, exporter, exposition, web, running_demo)
 
 
 def _serve(
     args: argparse.Namespace,
-    refreshers: list[Refresher],
+    exporter: Exporter,
     exposition: Exposition,
     web: WebConfig,
     running_demo: demo.Demo | None,
@@ -226,10 +229,10 @@ def _serve(
         version=__version__,
         telemetry_path=args.telemetry_path,
         registry=exposition.live,
-        status=lambda: [_status_row(r) for r in refreshers],
-        healthy=lambda: all(r.alive for r in refreshers),
+        status=lambda: [_status_row(r) for r in exporter.refreshers],
+        healthy=lambda: all(r.alive for r in exporter.refreshers),
         ready=exposition.ready_once(
-            lambda: all(r.state.last_result is not None for r in refreshers)
+            lambda: all(r.state.last_result is not None for r in exporter.refreshers)
         ),
         exposition=exposition,
     )
@@ -257,8 +260,7 @@ def _serve(
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGHUP, on_hangup)
-    for refresher in refreshers:
-        refresher.start()
+    exporter.start()
     exposition.start()
     metrics_url = server.url.rstrip("/") + args.telemetry_path
     host, port = server.address
@@ -274,12 +276,10 @@ def _serve(
     while not stop.wait(0.5):
         pass
     deadline = time.monotonic() + SHUTDOWN_BUDGET
-    for refresher in refreshers:
-        refresher.stop(timeout=0)
+    exporter.stop(timeout=0)
     server.stop()
     exposition.stop(timeout=0)
-    for refresher in refreshers:
-        refresher.stop(timeout=max(0.0, deadline - time.monotonic()))
+    exporter.stop(timeout=max(0.0, deadline - time.monotonic()))
     log.info("stopped")
     return 0
 

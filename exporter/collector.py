@@ -34,6 +34,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from exporter.lifecycle_metrics import quota_families
 from exporter.schedule import ExpectedWindow
 from exporter.snapshot import OperationState
 from exporter.wolkvox import CAMPAIGN_STATES, FAILURE_REASONS, Campaign
@@ -138,6 +139,7 @@ class CampaignCollector(Collector):
         build.add_metric([], {"version": self._version})
         yield build
         yield from self._operation_families(states, now)
+        yield from quota_families(states, now)
         fresh = [
             (s, w)
             for s, f, w in zip(states, generation.fresh, generation.windows, strict=True)

@@ -21,7 +21,11 @@ class OperationState:
     last good data, kept through failed refreshes; ``campaigns_dropped`` is how many campaigns
     of the last good answer were past the operation's ``max_campaigns``. ``last_result`` is
     ``"ok"`` or a failure reason, ``None`` before the first attempt ends. The counters are totals
-    since start.
+    since start. ``calls_today`` counts the calls made on ``calls_day`` (ISO date in the
+    operation's zone), across restarts, until ``calls_reset_at`` (that day's end, Unix time);
+    ``quota_wait_until`` is when a wait for a spent daily quota ends (None: no wait).
+    ``last_error`` is the message of the last failed attempt (it may quote Wolkvox: escape it
+    where it is shown).
     """
 
     operation: str
@@ -37,6 +41,12 @@ class OperationState:
     api_requests: Mapping[str, int] = field(default_factory=dict)
     failures: Mapping[str, int] = field(default_factory=dict)
     parse_errors: Mapping[str, int] = field(default_factory=dict)
+    calls_today: int = 0
+    calls_day: str = ""
+    quota_wait_until: float | None = None
+    last_error: str | None = None
+
+    calls_reset_at: float | None = None
 
     @property
     def up(self) -> bool:
@@ -48,3 +58,14 @@ class OperationState:
         if self.last_success is None:
             return False
         return self.max_data_age <= 0 or now - self.last_success <= self.max_data_age
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """The exporter's own state: failed writes of the state file since start, whether the
+    last configuration reload succeeded and when the configuration was last loaded (Unix
+    time; None before the first)."""
+
+    state_write_failures: int = 0
+    reload_successful: bool = True
+    reload_success_at: float | None = None

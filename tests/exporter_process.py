@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,14 +26,24 @@ class ExporterProcess:
     """``python -m exporter ARGS`` on 127.0.0.1 and a free port; logs are collected line by line.
 
     Use as a context manager: entering waits until the exporter listens, leaving stops it with
-    SIGTERM (and kills it if it has not exited within 5 s).
+    SIGTERM (and kills it if it has not exited within 5 s). Every process keeps its persisted
+    state in a temporary directory of its own (``$STATE_DIRECTORY``, removed on ``stop``),
+    unless ``state_directory`` names one to share, e.g. with a restarted process.
     """
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        *,
+        state_directory: Path | None = None,
+    ) -> None:
         self.args = [
             sys.executable, "-m", "exporter", "--web.listen-address", "127.0.0.1:0", *args
         ]  # fmt: skip
-        self.env = {**os.environ, **(env or {})}
+        self._own_state = None if state_directory else tempfile.mkdtemp(prefix="wolkvox-state-")
+        self.state_directory = state_directory or Path(str(self._own_state))
+        self.env = {**os.environ, "STATE_DIRECTORY": str(self.state_directory), **(env or {})}
         self.cwd = Path(__file__).parent.parent  # another checkout's, to run that exporter
         self.lines: list[str] = []
         self.url = ""
@@ -124,19 +136,35 @@ class ExporterProcess:
             self._reader.join(5)  # the exporter is gone, so its stderr reaches EOF
         if self._process.stderr is not None:
             self._process.stderr.close()
+        if self._own_state is not None:
+            shutil.rmtree(self._own_state, ignore_errors=True)
         return self._process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would, and wait for the exit."""
+        self.process.kill()
+        self.process.wait(5)
+        if self._reader is not None:
+            self._reader.join(5)
 
 
 def run_exporter(
-    args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 60
+    args: Sequence[str],
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    *,
+    state_directory: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the exporter to completion (``--once``, ``--check-config``, errors)."""
-    return subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=False,
-        cwd=Path(__file__).parent.parent,
-    )
+    """Run the exporter to completion (``--once``, ``--check-config``, errors), with a
+    temporary state directory of its own unless ``state_directory`` is given."""
+    with tempfile.TemporaryDirectory(prefix="wolkvox-state-") as own:
+        state = str(state_directory or own)
+        return subprocess.run(
+            [sys.executable, "-m", "exporter", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "STATE_DIRECTORY": state, **(env or {})},
+            timeout=timeout,
+            check=False,
+            cwd=Path(__file__).parent.parent,
+        )

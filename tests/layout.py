@@ -25,15 +25,24 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     # config builds the expected-hours windows that schedule defines and evaluates.
     "config": frozenset({"errors", "schedule"}),
     "snapshot": frozenset({"wolkvox"}),  # the campaigns it holds are wolkvox's model
-    "refresher": frozenset({"wolkvox", "config", "snapshot", "errors"}),
-    "collector": frozenset({"snapshot", "wolkvox", "schedule", "errors"}),
+    # state remembers snapshots of wolkvox's campaigns across restarts; nothing of HTTP.
+    "state": frozenset({"errors", "snapshot", "wolkvox"}),
+    "refresher": frozenset({"wolkvox", "config", "snapshot", "errors", "state"}),
+    "collector": frozenset({"snapshot", "wolkvox", "schedule", "errors", "lifecycle_metrics"}),
+    # the exporter's own families (quota, next call, state file, reloads): snapshots in.
+    "lifecycle_metrics": frozenset({"snapshot"}),
     # web reads its own configuration file with config's YAML reader; nothing of Wolkvox.
     "web": frozenset({"errors", "config"}),
     # demo wires the simulator to a configuration of its operations, for --demo only.
     "demo": frozenset({"config", "simulator"}),
+    # service wires the refreshers, the gate, the store and the collector of one configuration.
+    "service": frozenset(
+        {"root", "config", "refresher", "collector", "snapshot", "state", "wolkvox"}
+        | {"lifecycle_metrics"}
+    ),
     "cli": frozenset(
         {"root", "errors", "logs", "config", "wolkvox", "schedule", "snapshot", "refresher"}
-        | {"collector", "web", "simulator", "demo"}
+        | {"collector", "web", "simulator", "demo", "state", "service"}
     ),
     "__main__": frozenset({"cli"}),
 }

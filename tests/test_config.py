@@ -95,7 +95,7 @@ def test_example_config_documents_every_key() -> None:
     text = (REPO / "config.example.yaml").read_text(encoding="utf-8")
     keys = ["refresh_interval", "timeout", "timezone", "max_data_age", "max_response_bytes"]
     keys += ["expected_started", "operations", "name", "server", "base_url", "token"]
-    keys += ["token_file", "days", "hours", "campaign_ids", "campaign_name"]
+    keys += ["token_file", "days", "hours", "campaign_ids", "campaign_name", "state_directory"]
     for key in keys:
         assert re.search(rf"^\s*#?\s*-?\s*{key}:", text, re.MULTILINE), key
 
@@ -688,3 +688,25 @@ def test_a_token_given_under_another_key_is_never_printed() -> None:
     line = problems(data, {"WOLKVOX_TOKEN": token})[0]
     assert token not in line
     assert line.startswith('operations[0].server: "${WOLKVOX_TOKEN}" is not 4 digits')
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [("/var/lib/w", "/var/lib/w"), ("", ""), (None, None)]
+)
+def test_state_directory_is_a_top_level_path_or_empty_for_none(
+    given: str | None, expected: str | None
+) -> None:
+    document: dict[str, object] = {"operations": [{"name": "a", "server": "0032", "token": TOKEN}]}
+    if given is not None:
+        document["state_directory"] = given
+    assert parse_config(document, ENV).state_directory == expected
+
+
+def test_state_directory_must_be_text_and_top_level() -> None:
+    op = {"name": "a", "server": "0032", "token": TOKEN, "state_directory": "/x"}
+    with pytest.raises(ConfigError) as error:
+        parse_config({"state_directory": 5, "operations": [op]}, ENV)
+    assert [line.split(":")[0] for line in error.value.problems] == [
+        "operations[0].state_directory",
+        "state_directory",
+    ]

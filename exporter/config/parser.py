@@ -36,8 +36,9 @@ SETTINGS = (
     "max_response_bytes",
     "max_campaigns",
 )
-_TOP_KEYS = (*SETTINGS, "expected_started", "operations")
-_OPERATION_KEYS = ("name", "server", "base_url", "token", "token_file", *_TOP_KEYS[:-1])
+_TOP_KEYS = (*SETTINGS, "expected_started", "state_directory", "operations")
+_OPERATION_KEYS = ("name", "server", "base_url", "token", "token_file", *SETTINGS,
+                   "expected_started")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,7 @@ class Parser:
 
     def config(self, data: object) -> Config:
         operations: list[OperationConfig] = []
+        state_directory: str | None = None
         if not isinstance(data, Mapping) or not data:
             empty = data is None or isinstance(data, Mapping)
             got = "is empty" if empty else f"is {describe(data)}, not keys and values"
@@ -72,9 +74,11 @@ class Parser:
             self.unknown_keys(data, _TOP_KEYS, "")
             defaults = self.settings(data, "", _Settings())
             operations = self.operations(data.get("operations"), defaults)
+            if "state_directory" in data:
+                state_directory = self.check(data, "state_directory", "", values.read_directory)
         if self.problems:
             raise ConfigError([self.scrub(line) for line in self.problems])
-        return Config(tuple(operations))
+        return Config(tuple(operations), state_directory=state_directory)
 
     def scrub(self, line: str) -> str:
         """``line`` with every token seen replaced: a token given under the wrong key (or the

@@ -109,9 +109,14 @@ class OperationConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The whole configuration: one or more operations, names unique."""
+    """The whole configuration: one or more operations, names unique.
+
+    ``state_directory`` is the configured state directory: None when not given (the default
+    location applies), "" for no persisted state.
+    """
 
     operations: tuple[OperationConfig, ...]
+    state_directory: str | None = None
 
     def warnings(self) -> list[str]:
         """Settings that are allowed but risky, one line each, never showing a token.

@@ -264,6 +264,13 @@ def read_path(value: object) -> str:
     return _text(value, 'like "/run/secrets/wolkvox_token"')
 
 
+def read_directory(value: object) -> str:
+    """A directory path given as text; empty text ("") means none (persistence off)."""
+    if isinstance(value, str) and not value.strip():
+        return ""
+    return _text(value, 'like "/var/lib/wolkvox-exporter", or "" for none')
+
+
 def _text(value: object, example: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be text {example}, got {describe(value)}; quote it")

@@ -10,25 +10,29 @@ Wolkvox's rules of use, which this module enforces under every fault (API.md):
 - after ``TOKEN LIMIT EXCEEDED`` no call is made before the quota resets. Wolkvox does not say
   when that is; we assume the next midnight in the operation's time zone.
 
+With a ``StateStore`` these rules hold across restarts: the gate remembers each call's start,
+and each operation its quota wait, today's calls and its last good snapshot, which a restarted
+exporter serves at once.
+
 State is published by swapping one immutable ``OperationState``; readers never block.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import random
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from collections import Counter
+from collections.abc import Callable
 
 from exporter.config import OperationConfig
 from exporter.errors import ConfigError
+from exporter.refresher.gate import TokenGate
+from exporter.refresher.outcome import failed, log_problems, succeeded
 from exporter.snapshot import OperationState
+from exporter.state import StateStore, local_day, next_local_midnight, record_of, restored
 from exporter.wolkvox import (
     FAILURE_REASONS,
     PARSE_FIELDS,
@@ -38,61 +42,12 @@ from exporter.wolkvox import (
     parse_campaigns,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("exporter.refresher")
 
 Fetch = Callable[[str], ApiResponse]
 #: Jitter added to a retry after a failure: at most this share of the interval, and 30 s.
 JITTER_SHARE = 0.1
 MAX_JITTER = 30.0
-#: Seconds between checks of the stop event while waiting for a turn on a token.
-STOP_POLL = 0.25
-
-
-class TokenGate:
-    """Grants one caller at a time per token, in arrival order, spacing calls by the interval.
-
-    Tokens are keyed by their SHA-256 so the gate holds no secret in clear. Shared by every
-    refresher of a process: operations configured with one token never overlap, and they take
-    turns (first come, first served), so none of them starves.
-    """
-
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._monotonic = monotonic
-        self._turns = threading.Condition()
-        self._queues: dict[str, deque[object]] = {}
-        self._last_start: dict[str, float] = {}
-
-    @contextmanager
-    def hold(self, token: str, spacing: float, stop: threading.Event) -> Iterator[bool]:
-        """Yield True once it is this caller's turn on the token and ``spacing`` s passed since
-        its last call started; yield False if ``stop`` is set first (then do not call)."""
-        key = hashlib.sha256(token.encode()).hexdigest()
-        ticket = object()
-        with self._turns:
-            queue = self._queues.setdefault(key, deque())
-            queue.append(ticket)
-        try:
-            yield self._wait_turn(key, queue, ticket, spacing, stop)
-        finally:
-            with self._turns:
-                queue.remove(ticket)
-                self._turns.notify_all()
-
-    def _wait_turn(
-        self, key: str, queue: deque[object], ticket: object, spacing: float, stop: threading.Event
-    ) -> bool:
-        with self._turns:
-            while not stop.is_set():
-                if queue[0] is ticket:  # the head of the queue holds the token
-                    last = self._last_start.get(key)
-                    wait = 0.0 if last is None else last + spacing - self._monotonic()
-                    if wait <= 0:
-                        self._last_start[key] = self._monotonic()
-                        return True
-                else:
-                    wait = STOP_POLL
-                self._turns.wait(min(wait, STOP_POLL))  # also wakes to notice ``stop``
-        return False
 
 
 class Refresher:
@@ -102,7 +57,9 @@ class Refresher:
     ``interval``). ``fetch`` makes one Wolkvox call with a token (``CampaignsClient.fetch``).
     ``clock`` is wall time for timestamps, ``monotonic`` drives the schedule, ``rng`` the
     jitter: all are injectable so tests need no patching. ``stop()`` does not wait for an
-    in-flight call: the thread is a daemon and its result is discarded.
+    in-flight call: the thread is a daemon and its result is discarded. With ``store``, the
+    operation's last snapshot, quota wait and calls today are read at construction and
+    written after every change.
     """
 
     def __init__(
@@ -115,6 +72,7 @@ class Refresher:
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         sharing: int = 1,
+        store: StateStore | None = None,
     ) -> None:
         self.operation = operation
         # N operations on one token take turns on it, one call per refresh_interval, so each
@@ -130,6 +88,7 @@ class Refresher:
         self._api_requests: Counter[str] = Counter()
         self._failures: Counter[str] = Counter(dict.fromkeys(FAILURE_REASONS, 0))
         self._parse_errors: Counter[str] = Counter(dict.fromkeys(PARSE_FIELDS, 0))
+        self._store = store
         self._state = OperationState(
             operation=operation.name,
             refresh_interval=self.interval,
@@ -137,6 +96,9 @@ class Refresher:
             failures=dict(self._failures),
             parse_errors=dict(self._parse_errors),
         )
+        if store is not None:
+            record = store.operation(operation.name, operation.base_url)
+            self._state = restored(self._state, record, clock(), operation.timezone)
 
     @property
     def state(self) -> OperationState:
@@ -149,9 +111,15 @@ class Refresher:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start the thread; the first refresh begins at once."""
+        """Start the thread; the first refresh begins as soon as Wolkvox's rules allow (at once,
+        unless the state remembers a recent call or a quota wait), and is published as planned
+        before this returns."""
+        delay, why = self.wait_before_call()
+        if delay > 0:
+            log.info("next call in %.0f s: %s", delay, why, extra=self._extra())
+        self._schedule(delay)
         self._thread = threading.Thread(
-            target=self._run, name=f"refresh-{self.operation.name}", daemon=True
+            target=self._run, args=(delay,), name=f"refresh-{self.operation.name}", daemon=True
         )
         self._thread.start()
 
@@ -161,6 +129,25 @@ class Refresher:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def wait_before_call(self) -> tuple[float, str]:
+        """Seconds until this operation may call Wolkvox (0: now), and the rule that says so.
+
+        The larger of the quota wait and the spacing since the token's last call (remembered
+        across restarts); a token file that cannot be read counts as no wait (the attempt
+        fails without calling).
+        """
+        quota = self._state.quota_wait_until
+        quota_wait = 0.0 if quota is None else quota - self._clock()
+        try:
+            token = self.operation.token.read()
+        except ConfigError:
+            spacing = 0.0
+        else:
+            spacing = self._gate.wait(token, self.operation.refresh_interval)
+        if quota_wait >= spacing and quota_wait > 0:
+            return quota_wait, "the daily token quota is spent until local midnight"
+        return spacing, "Wolkvox allows one call per token every refresh_interval"
+
     def refresh_once(self) -> OperationState:
         """Make one attempt now (waiting for the token gate) and return the new state.
 
@@ -169,7 +156,8 @@ class Refresher:
         self._schedule(self._attempt())
         return self._state
 
-    def _run(self) -> None:
+    def _run(self, delay: float) -> None:
+        self._stop.wait(delay)
         while not self._stop.is_set():
             # The broad catch: a bug must not end the refresher; it becomes internal_error.
             try:
@@ -200,6 +188,7 @@ class Refresher:
                 return 0.0
             started_mono = self._monotonic()
             attempt_at = self._clock()
+            self._count_call(attempt_at)
             try:
                 response = self._fetch(token)
             except WolkvoxError as exc:
@@ -223,50 +212,41 @@ class Refresher:
         self._record_success(parsed, duration, attempt_at)
         return self.interval - duration
 
-    def _count_problems(self, parsed: ParsedCampaigns) -> None:
-        for problem in parsed.problems:
-            self._parse_errors[problem.field] += 1
-            log.debug("campaign value skipped: %s", problem, extra=self._extra())
-        if parsed.problems:
-            log.warning(
-                "%d campaign values could not be read; run with --log.level debug to see them",
-                len(parsed.problems),
-                extra=self._extra(),
-            )
-
-    def _record_success(self, parsed: ParsedCampaigns, duration: float, at: float) -> None:
-        op = self.operation
-        if parsed.dropped:
-            log.warning(
-                "%d campaigns past max_campaigns (%d) are not exported; raise max_campaigns",
-                parsed.dropped,
-                op.max_campaigns,
-                extra=self._extra(),
-            )
-        if not self._state.up:
-            log.info("refresh succeeded: %d campaigns", len(parsed.campaigns), extra=self._extra())
+    def _count_call(self, at: float) -> None:
+        """Count a call in today's calls (the operation's local day) before it is sent."""
+        today = local_day(at, self.operation.timezone)
+        calls = self._state.calls_today if self._state.calls_day in ("", today) else 0
+        resets = next_local_midnight(at, self.operation.timezone)
         self._publish(
             dataclasses.replace(
-                self._state,
-                campaigns=parsed.campaigns,
-                campaigns_dropped=parsed.dropped,
-                last_success=at + duration,
-                last_attempt=at,
-                last_duration=duration,
-                last_result="ok",
+                self._state, calls_today=calls + 1, calls_day=today, calls_reset_at=resets
             )
         )
+        self._save()
+
+    def _save(self) -> None:
+        """Write what a restart needs to the store (no-op without one)."""
+        if self._store is not None:
+            record = record_of(self._state, self.operation.base_url)
+            self._store.save_operation(self.operation.name, record)
+
+    def _count_problems(self, parsed: ParsedCampaigns) -> None:
+        self._parse_errors.update(problem.field for problem in parsed.problems)
+        log_problems(parsed, self.operation.name, self.operation.max_campaigns)
+
+    def _record_success(self, parsed: ParsedCampaigns, duration: float, at: float) -> None:
+        if not self._state.up:
+            log.info("refresh succeeded: %d campaigns", len(parsed.campaigns), extra=self._extra())
+        self._publish(succeeded(self._state, parsed, duration, at))
+        self._save()
 
     def _record_failure(self, reason: str, message: str | None, duration: float, at: float) -> None:
         self._failures[reason] += 1
         log.warning(
             "refresh failed: %s", message or reason, extra={**self._extra(), "reason": reason}
         )
-        self._publish(
-            dataclasses.replace(
-                self._state, last_attempt=at, last_duration=duration, last_result=reason
-            )
-        )
+        self._publish(failed(self._state, reason, message, duration, at))
+        self._save()
 
     def _publish(self, state: OperationState) -> None:
         """Swap in ``state`` (made with ``dataclasses.replace``, which mypy checks field by
@@ -283,9 +263,11 @@ class Refresher:
         return interval + self._rng.uniform(0, min(interval * JITTER_SHARE, MAX_JITTER))
 
     def _until_quota_resets(self) -> float:
-        now = datetime.fromtimestamp(self._clock(), self.operation.timezone)
-        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
-        wait = max(midnight.timestamp() - now.timestamp(), 0.0) + self._rng.uniform(0, MAX_JITTER)
+        now = self._clock()
+        midnight = next_local_midnight(now, self.operation.timezone)
+        wait = max(midnight - now + self._rng.uniform(0, MAX_JITTER), self.interval)
+        self._publish(dataclasses.replace(self._state, quota_wait_until=now + wait))
+        self._save()
         log.warning(
             "daily token quota spent; next call after midnight %s (in %.0f s); Wolkvox does not "
             "document when the quota resets",
@@ -293,7 +275,7 @@ class Refresher:
             wait,
             extra=self._extra(),
         )
-        return max(wait, self.interval)
+        return wait
 
     def _extra(self) -> dict[str, str]:
         return {"operation": self.operation.name}

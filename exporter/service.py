@@ -1,0 +1,161 @@
+"""The running exporter: one refresher per operation, the registry that renders them, reloads.
+
+Built from a ``Config`` by ``cli`` (which owns flags, logging, signals and the web server). All
+refreshers share one ``TokenGate`` and one ``StateStore``, so Wolkvox's rules hold across the
+operations of the process, its reloads and its restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from exporter import __version__
+from exporter.collector import CampaignCollector, Generation
+from exporter.config import Config, OperationConfig
+from exporter.lifecycle_metrics import LifecycleCollector
+from exporter.refresher import Refresher, TokenGate
+from exporter.snapshot import Lifecycle, OperationState
+from exporter.state import StateStore
+from exporter.wolkvox import CampaignsClient
+
+log = logging.getLogger("exporter")
+
+
+class Campaigns(Collector):
+    """Renders whichever ``CampaignCollector`` is current; swapped whole on a reload, so a
+    rendering shows either the old operations or the new ones. A snapshot source for
+    ``exporter.web.Exposition`` (``generation``, ``collect_at``) and a plain collector."""
+
+    def __init__(self, inner: CampaignCollector) -> None:
+        self.inner = inner
+
+    def describe(self) -> list[Metric]:
+        """Nothing: the families depend on the data."""
+        return []
+
+    def generation(self) -> tuple[CampaignCollector, Generation]:
+        """The current collector and its generation (a new collector is a new generation)."""
+        inner = self.inner
+        return inner, inner.generation()
+
+    def collect_at(self, generation: tuple[CampaignCollector, Generation]) -> Iterator[Metric]:
+        """The families of ``generation``."""
+        inner, at = generation
+        return inner.collect_at(at)
+
+    def collect(self) -> Iterator[Metric]:
+        """The families of the current generation."""
+        return self.collect_at(self.generation())
+
+
+class Exporter:
+    """The operations of one ``Config``: their refreshers, ``campaigns`` (rendered once per
+    snapshot) and ``registry`` (the live metrics: process, state file, reloads).
+
+    ``store`` (None: no persistence) remembers calls and snapshots across restarts; ``clock``
+    is wall time. ``start()`` starts every refresher, ``stop()`` stops them without waiting
+    for a Wolkvox call.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: StateStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.gate = TokenGate(clock=clock, store=store)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._lifecycle = Lifecycle()
+        self.config = config
+        self.refreshers: tuple[Refresher, ...] = self._build(config, {})
+        self.registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self.registry.register(LifecycleCollector(self.lifecycle))
+        self.campaigns = Campaigns(self._renderer(config))
+
+    def states(self) -> list[OperationState]:
+        """The current snapshot of every operation, in configuration order."""
+        return [refresher.state for refresher in self.refreshers]
+
+    def lifecycle(self) -> Lifecycle:
+        """The exporter's own state: state-file write failures, the last reload."""
+        failures = 0 if self.store is None else self.store.write_failures
+        return Lifecycle(
+            state_write_failures=failures,
+            reload_successful=self._lifecycle.reload_successful,
+            reload_success_at=self._lifecycle.reload_success_at,
+        )
+
+    def start(self) -> None:
+        """Start every refresher."""
+        for refresher in self.refreshers:
+            refresher.start()
+
+    def stop(self, timeout: float = 0.0) -> None:
+        """Stop every refresher, waiting at most ``timeout`` s for each (not for a call)."""
+        for refresher in self.refreshers:
+            refresher.stop(timeout=timeout)
+
+    def _build(
+        self, config: Config, keep: dict[OperationConfig, Refresher]
+    ) -> tuple[Refresher, ...]:
+        sharing = Counter(op.token for op in config.operations)  # equal sources: one token
+        built = []
+        for op in config.operations:
+            kept = keep.get(op)
+            if kept is not None and kept.interval == op.refresh_interval * sharing[op.token]:
+                built.append(kept)
+                continue
+            client = CampaignsClient(
+                op.url, timeout=op.timeout, max_response_bytes=op.max_response_bytes,
+                server=op.server,
+            )  # fmt: skip
+            built.append(
+                Refresher(op, client.fetch, self.gate, sharing=sharing[op.token], store=self.store)
+            )
+        return tuple(built)
+
+    def _renderer(self, config: Config) -> CampaignCollector:
+        return CampaignCollector(
+            self.states,
+            version=__version__,
+            schedules={
+                op.name: (op.timezone, op.expected_started)
+                for op in config.operations
+                if op.expected_started
+            },
+            clock=self._clock,
+        )
+
+
+def refresh_if_allowed(refresher: Refresher) -> bool:
+    """Refresh once if Wolkvox's rules allow a call now; else say when they will, and False."""
+    wait, why = refresher.wait_before_call()
+    if wait > 0:
+        when = datetime.fromtimestamp(time.time() + wait, UTC).isoformat(timespec="seconds")
+        log.error(
+            "not calling Wolkvox: %s; the next call is allowed at %s (in %.0f s)",
+            why,
+            when,
+            wait,
+            extra={"operation": refresher.operation.name},
+        )
+        return False
+    refresher.refresh_once()
+    return True

@@ -8,14 +8,11 @@ included, ends with it.
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import Mapping, Sequence
 
 from exporter.config import ENVIRONMENT_VARIABLES, Config, parse_config
 from exporter.simulator import CONTROL_PATH, ControlApp, OperationSpec, Simulator, data
-
-log = logging.getLogger("exporter")
 
 #: Seconds between refreshes of a demo operation (a real one: 5 minutes).
 REFRESH_INTERVAL = 10.0

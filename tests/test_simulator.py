@@ -652,24 +652,25 @@ def test_standalone_refuses_bad_settings_with_a_usage_error(
     assert "min_interval" in capsys.readouterr().err
 
 
-def test_runs_standalone_until_sigterm() -> None:
-    command = [sys.executable, "-m", "exporter.simulator", "--port", "0", "--token", "cli-tok"]
+def test_runs_standalone_until_sigterm_and_is_driven_by_flags_and_its_control() -> None:
+    command = [sys.executable, "-m", "exporter.simulator", "--port", "0", "--token", "cli-tok",
+               "--fault", "invalid_token"]  # fmt: skip
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
         assert process.stdout is not None
         match = re.search(r"http://127\.0\.0\.1:\d+\S*", process.stdout.readline())
         assert match is not None
-        status = requests.get(match[0], headers={"wolkvox-token": "cli-tok"}, timeout=5).status_code
+        refused = requests.get(match[0], headers={"wolkvox-token": "cli-tok"}, timeout=5)
         control = re.search(r"http://127\.0\.0\.1:\d+/-/simulator", process.stdout.readline())
         assert control is not None
-        requests.post(control[0], params={"fault": "invalid_token"}, timeout=5)
-        refused = requests.get(match[0], headers={"wolkvox-token": "cli-tok"}, timeout=5)
+        requests.post(control[0], params={"fault": "none"}, timeout=5)
+        status = requests.get(match[0], headers={"wolkvox-token": "cli-tok"}, timeout=5).status_code
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
 
-    assert (status, process.returncode) == (200, 0)
     assert (refused.status_code, refused.json()["msg"]) == (403, "PLEASE VALIDATE TOKEN")
+    assert (status, process.returncode) == (200, 0)
     assert "-> 200" in stderr
     assert "cli-tok" not in stderr
 

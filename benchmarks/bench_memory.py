@@ -27,7 +27,8 @@ from bench_campaigns import body_of
 
 from exporter.simulator import Simulator
 
-LISTENING = re.compile(r'msg="listening on (http://\S+?/)"')
+#: The start line: msg="listening on <where>; open http://127.0.0.1:PORT/".
+LISTENING = re.compile(r'msg="listening on [^";]+; open (http://\S+?/)"')
 #: (operations, campaigns each operation answers, max_campaigns); 60,000 is the most campaigns
 #: Wolkvox returns in one answer, here with the default cap of 2,000 exported.
 CASES = [(1, 10, 2000), (1, 2000, 2000), (1, 20000, 20000), (10, 10, 2000), (50, 10, 2000),

@@ -72,12 +72,12 @@ def test_unset_token_variable_is_named(tmp_path: Path) -> None:
 
 def test_check_config_accepts_a_good_file_and_prints_warnings(tmp_path: Path) -> None:
     config = tmp_path / "c.yml"
-    config.write_text('refresh_interval: 1m\noperations:\n  - {name: a, server: "0032", '
+    config.write_text('refresh_interval: 2m\noperations:\n  - {name: a, server: "0032", '
                       f'token: "{TOKEN}"}}\n')  # fmt: skip
     result = run_exporter(["--check-config", "--config.file", str(config)])
     assert result.returncode == 0
     assert "configuration OK: 1 operation(s)" in result.stdout
-    assert "1440 calls a day" in result.stdout
+    assert "720 calls a day" in result.stdout
     assert TOKEN not in result.stdout + result.stderr
 
 
@@ -246,3 +246,27 @@ def test_json_logs_carry_the_configuration_errors_too() -> None:
     assert len(records) >= 2
     assert {r["level"] for r in records} == {"error"}
     assert records[0]["msg"] == "refresh_intervall: unknown key; did you mean refresh_interval?"
+
+
+@pytest.mark.parametrize("name", ["bad_refresh_floor", "bad_max_data_age"])
+def test_check_config_refuses_intervals_and_data_ages_that_break_the_rules(name: str) -> None:
+    path = DATA / "config" / f"{name}.yaml"
+    result = run_exporter(
+        ["--check-config", "--config.file", str(path)], env={"WOLKVOX_TOKEN": TOKEN}
+    )
+    assert result.returncode == 2
+    expected = [
+        "wolkvox-exporter: " + line.removeprefix("# expect: ")
+        for line in path.read_text().splitlines()
+        if line.startswith("# expect: ")
+    ]
+    assert result.stderr.splitlines() == expected
+
+
+def test_check_config_only_warns_about_a_short_interval_of_a_base_url(tmp_path: Path) -> None:
+    config = tmp_path / "c.yml"
+    config.write_text(json.dumps({"refresh_interval": "1s", "operations": [
+        {"name": "proxy", "base_url": "http://127.0.0.1:8080", "token": TOKEN}]}))  # fmt: skip
+    result = run_exporter(["--check-config", "--config.file", str(config)])
+    assert result.returncode == 0, result.stderr
+    assert "refresh_interval 1s would be refused for a Wolkvox server" in result.stdout

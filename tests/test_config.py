@@ -153,7 +153,7 @@ def test_operations_override_the_top_level_defaults() -> None:
     assert mexico.url == "http://127.0.0.1:8080/api/v2/information.php?api=campaigns"
     assert mexico.token == TokenSource(file=CONFIGS / "token.txt")
     assert mexico.token.read() == TOKEN
-    assert (mexico.refresh_interval, mexico.timeout, mexico.max_data_age) == (5400.0, 1.5, 7200.0)
+    assert (mexico.refresh_interval, mexico.timeout, mexico.max_data_age) == (5400.0, 1.5, 10800.0)
     assert mexico.timezone.key == "America/Mexico_City"
     assert mexico.max_response_bytes == 1048576
     (window,) = mexico.expected_started
@@ -496,7 +496,7 @@ def test_warnings_name_fast_refreshes_and_shared_tokens(tmp_path: Path) -> None:
     (tmp_path / "t").chmod(0o600)
     data = {
         "operations": [
-            operation(name="bogota", refresh_interval="1m"),
+            operation(name="bogota", refresh_interval="2m"),
             operation(name="cali", server="0033"),
             operation(name="lima", server="0034", token="other", refresh_interval=300),
             operation(name="quito", token_file=str(tmp_path / "t"), without=("token",)),
@@ -508,7 +508,7 @@ def test_warnings_name_fast_refreshes_and_shared_tokens(tmp_path: Path) -> None:
     warnings = parse_config(data, ENV).warnings()
 
     assert warnings == [
-        "operation bogota: refresh_interval 60s is below Wolkvox's 5 minutes; it spends 1440"
+        "operation bogota: refresh_interval 120s is below Wolkvox's 5 minutes; it spends 720"
         " calls a day of the operation's daily quota (licences x 1000)",
         "operation tumaco: timeout 20s is below the 60 s a call may run on Wolkvox; an abandoned"
         " call may still hold the token when the next one starts (Wolkvox allows one request at"
@@ -710,3 +710,12 @@ def test_state_directory_must_be_text_and_top_level() -> None:
         "operations[0].state_directory",
         "state_directory",
     ]
+
+
+def test_max_data_age_defaults_to_three_effective_intervals_when_that_is_longer() -> None:
+    shared = [operation(name=n, server=s, refresh_interval="30m") for n, s in (("a", "0032"),
+              ("b", "0033"))]  # fmt: skip
+    alone = operation(name="c", server="0034", token="other-token")
+    config = parse_config({"operations": [*shared, alone]}, ENV)
+    ages = {op.name: op.max_data_age for op in config.operations}
+    assert ages == {"a": 3 * 3600.0, "b": 3 * 3600.0, "c": DEFAULT_MAX_DATA_AGE}

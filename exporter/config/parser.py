@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from exporter.config import values
+from exporter.config import rules, values
 from exporter.config.types import (
     DEFAULT_MAX_CAMPAIGNS,
     DEFAULT_MAX_DATA_AGE,
@@ -52,6 +52,8 @@ class _Settings:
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_campaigns: int = DEFAULT_MAX_CAMPAIGNS
     expected_started: tuple[ExpectedWindow, ...] = ()
+    #: key -> the path prefix where it was last set ("" for the top level).
+    set_at: Mapping[str, str] = field(default_factory=dict)
 
 
 class Parser:
@@ -62,6 +64,7 @@ class Parser:
         self.base_dir = base_dir
         self.problems: list[str] = []
         self.secrets: set[str] = set()  # every token seen, to keep it out of every problem
+        self.explicit_age: dict[str, str] = {}  # operation -> where its max_data_age was set
 
     def config(self, data: object) -> Config:
         operations: list[OperationConfig] = []
@@ -76,6 +79,9 @@ class Parser:
             operations = self.operations(data.get("operations"), defaults)
             if "state_directory" in data:
                 state_directory = self.check(data, "state_directory", "", values.read_directory)
+        if not self.problems:
+            operations, problems = rules.settle_max_data_age(operations, self.explicit_age)
+            self.problems.extend(problems)
         if self.problems:
             raise ConfigError([self.scrub(line) for line in self.problems])
         return Config(tuple(operations), state_directory=state_directory)
@@ -129,6 +135,13 @@ class Parser:
             base_url = self.check(item, "base_url", prefix, values.read_base_url, expand=True)
         token = self.token(item, path)
         settings = self.settings(item, prefix, defaults)
+        if server is not None:
+            where = settings.set_at.get("refresh_interval", prefix)
+            self.problems.extend(
+                rules.interval_problems(where, settings.refresh_interval, settings.timeout)
+            )
+        if "max_data_age" in settings.set_at and name is not None:
+            self.explicit_age[name] = settings.set_at["max_data_age"]
         if len(self.problems) > before or name is None or base_url is None or token is None:
             return None
         return OperationConfig(
@@ -174,6 +187,8 @@ class Parser:
             path = f"{prefix}expected_started"
             changes["expected_started"], problems = parse_windows(item["expected_started"], path)
             self.problems.extend(problems)
+        set_here = dict.fromkeys((key for key in _READERS if key in item), prefix)
+        changes["set_at"] = {**inherited.set_at, **set_here}
         return replace(inherited, **changes)
 
     def check(

@@ -18,6 +18,9 @@ from exporter.schedule import ExpectedWindow
 DEFAULT_REFRESH_INTERVAL = 300.0  # seconds; Wolkvox documents one consumption per token every 5 min
 #: Seconds a call may run on the Wolkvox server (API.md).
 WOLKVOX_CALL_LIMIT = 60.0
+#: Seconds: the shortest refresh_interval of an operation that calls a Wolkvox server
+#: (``exporter.config.rules``); a base_url operation is only warned about.
+MIN_REFRESH_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 65.0  # whole-request deadline; a Wolkvox call may run 60 s on the server
 DEFAULT_TIMEZONE = "America/Bogota"
 DEFAULT_MAX_DATA_AGE = 3600.0  # 0 = serve last good campaigns forever
@@ -150,6 +153,9 @@ class Config:
                     f" Wolkvox's 5 minutes; it spends {calls} calls a day of the operation's"
                     " daily quota (licences x 1000)"
                 )
+            floor = _interval_warning(op)
+            if floor is not None:
+                lines.append(floor)
             if op.timeout < WOLKVOX_CALL_LIMIT:
                 lines.append(
                     f"operation {op.name}: timeout {op.timeout:g}s is below the 60 s a call may"
@@ -167,3 +173,16 @@ class Config:
                     f" refreshed every {len(ops)} x its refresh_interval"
                 )
         return lines
+
+
+def _interval_warning(op: OperationConfig) -> str | None:
+    """The warning for a ``base_url:`` operation whose interval a server would refuse."""
+    if op.server is not None or (
+        op.refresh_interval >= MIN_REFRESH_INTERVAL and op.refresh_interval > op.timeout
+    ):
+        return None
+    return (
+        f"operation {op.name}: refresh_interval {op.refresh_interval:g}s would be refused for a"
+        f" Wolkvox server (at least {MIN_REFRESH_INTERVAL:g}s and longer than timeout"
+        f" {op.timeout:g}s); allowed for base_url, a proxy or a test double"
+    )

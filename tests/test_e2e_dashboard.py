@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -176,3 +177,24 @@ def test_another_job_selected_shows_none_of_this_exporters_series(
                 continue
             found = prometheus.query(expr)
             assert {s["metric"].get("instance") for s in found} <= {None}, f"{title}: {found}"
+
+
+def _readme_promql() -> list[tuple[str, str]]:
+    """(comment, expression) of each example in the README's "Example PromQL" block."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Example PromQL", 1)[1].split("```promql\n", 1)[1].split("```", 1)[0]
+    examples = []
+    for chunk in block.strip().split("\n\n"):
+        lines = chunk.splitlines()
+        comment = " ".join(line for line in lines if line.startswith("#"))
+        examples.append((comment, "\n".join(line for line in lines if not line.startswith("#"))))
+    return examples
+
+
+@pytest.mark.parametrize(("comment", "expr"), _readme_promql())
+def test_every_readme_example_runs_on_the_demo(
+    prometheus: PrometheusServer, comment: str, expr: str
+) -> None:
+    result = prometheus.query(expr)  # an error answer raises PrometheusAPIError
+    if "expected_started" not in expr and "!=" not in expr:  # those show only trouble
+        assert result, f"{comment}: no data from {expr}"

@@ -2,7 +2,8 @@
 
 Rendered with ``kubectl kustomize`` (kustomize as kubectl has it built in); the core kinds are
 checked by kubernetes-validate (strict: unknown fields fail), the Prometheus Operator's kinds by
-the operator's schemas from a pinned npm package (tests/operator-schema), the rule groups by
+the operator's schemas and API types from a pinned npm package (tests/operator-schema: unknown
+fields fail there too), the rule groups by
 ``promtool check rules``; and the exporter is started with the rendered Deployment's own flags,
 environment and files, pointed at the simulator, to see its probe paths answer.
 """
@@ -149,6 +150,8 @@ BROKEN: dict[str, tuple[str, str, object, str]] = {
     "service port as text": ("Service", "spec.ports.0.port", "metrics", "core"),
     "interval in words": ("ServiceMonitor", "spec.endpoints.0.interval", "1 minute", "operator"),
     "endpoint port as a number": ("ServiceMonitor", "spec.endpoints.0.port", 9870, "operator"),
+    "misspelt endpoint field": ("ServiceMonitor", "spec.endpoints.0.intreval", "1m", "operator"),
+    "misspelt rule field": ("PrometheusRule", "spec.groups.0.rules.0.lables", {}, "operator"),
     "rule without a group name": ("PrometheusRule", "spec.groups.0.name", None, "operator"),
     "bad PromQL": ("PrometheusRule", "spec.groups.0.rules.0.expr", "rate(up[5m]", "promtool"),
 }

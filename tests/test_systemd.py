@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.exporter_process import run_exporter
-from tests.helpers import optional_tool
+from tests.helpers import optional_tool, samples_of
 
 ROOT = Path(__file__).parent.parent
 UNIT = ROOT / "deploy" / "systemd" / "wolkvox-exporter.service"
@@ -105,3 +105,34 @@ def test_the_environment_file_configures_a_valid_exporter() -> None:
     checked = run_exporter([*args, "--check-config"], env=env)
     assert checked.returncode == 0, checked.stderr
     assert "configuration OK: 1 operation(s)" in checked.stdout
+
+
+# MemoryDenyWriteExecute=yes kills a process that maps memory writable and executable (a JIT,
+# a libffi closure). Linux 6.3+ enforces the same on a process by prctl(PR_SET_MDWE), which is
+# what newer systemd uses for it: run the demo under it to see the exporter never needs W+X.
+UNDER_MDWE = """
+import ctypes, mmap, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(77)
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    sys.exit(78)
+except OSError:
+    pass
+os.execv(sys.executable, [sys.executable, "-m", "exporter", *sys.argv[1:]])
+"""
+
+
+def test_the_exporter_runs_with_memory_deny_write_execute() -> None:
+    assert directives(UNIT.read_text())["Service.MemoryDenyWriteExecute"] == ["yes"]
+    result = subprocess.run(
+        [sys.executable, "-c", UNDER_MDWE, "--demo", "--once"],
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+    )  # fmt: skip
+    if result.returncode == 77:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+    assert result.returncode != 78, "PR_SET_MDWE did not refuse a writable executable mapping"
+    assert result.returncode == 0, result.stderr
+    up = [s.value for s in samples_of(result.stdout) if s.name == "wolkvox_up"]
+    assert up and all(v == 1 for v in up), result.stdout

@@ -32,7 +32,9 @@ KUSTOMIZE = ROOT / "deploy" / "kubernetes"
 OVERLAYS = {"base": KUSTOMIZE, "emptydir": KUSTOMIZE / "overlays" / "emptydir",
             "example": KUSTOMIZE / "overlays" / "example"}  # fmt: skip
 OPERATOR_SCHEMA = Path(__file__).parent / "operator-schema"
-KUBERNETES_VERSION = "1.33.0"  # the oldest release still supported upstream when this was written
+#: The oldest Kubernetes minor release still maintained upstream as this is written, and the newest
+#: that kubernetes-validate knows: the manifests must be valid on both.
+KUBERNETES_VERSIONS = ("1.35.0", kubernetes_validate.latest_version())
 STATE = "/var/lib/wolkvox-exporter"
 
 Object = dict[str, Any]
@@ -77,10 +79,12 @@ def core_problems(docs: list[Object]) -> list[str]:
     for doc in docs:
         if is_operator(doc):
             continue
-        try:
-            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as exc:
-            problems.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message}")
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                name = f"{doc['kind']}/{doc['metadata']['name']}"
+                problems.append(f"{name} (Kubernetes {version}): {exc.message}")
     return problems
 
 

@@ -169,3 +169,33 @@ def test_the_renderer_thread_picks_up_a_new_snapshot() -> None:
         )
     finally:
         exposition.stop()
+
+
+def test_ready_waits_for_a_rendering_that_shows_the_condition() -> None:
+    published = Published([OperationState("bogota", 300.0)])
+    exposition = Exposition(
+        CampaignCollector(published, version="1", clock=Clock()), live_registry()[0]
+    )
+    exposition.refresh()
+    refreshed = [False]
+    ready = exposition.ready_once(lambda: refreshed[0])
+    assert not ready()
+    published.states = [good_state()]
+    refreshed[0] = True
+    assert not ready()  # the first refresh ended, but /metrics does not show it yet
+    exposition.refresh()
+    assert ready()
+    published.states = [good_state(last_attempt=NOW)]  # a later snapshot not yet rendered
+    assert ready()  # ready stays ready
+
+
+def test_ready_comes_even_while_snapshots_change_faster_than_they_render() -> None:
+    published = Published([good_state()])
+    exposition = Exposition(
+        CampaignCollector(published, version="1", clock=Clock()), live_registry()[0]
+    )
+    ready = exposition.ready_once(lambda: True)
+    assert not ready()  # nothing rendered since the condition held
+    exposition.refresh()
+    published.states = [good_state(last_attempt=NOW)]  # changed again before anyone asked
+    assert ready()

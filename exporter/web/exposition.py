@@ -143,6 +143,7 @@ class Exposition:
         self._live_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = self._finished = 0  # renderings begun and ended
 
     @property
     def live(self) -> CollectorRegistry:
@@ -157,10 +158,15 @@ class Exposition:
         """A probe for /ready: true, for good, once ``condition()`` holds and the served
         rendering is current (a client that sees ready and scrapes sees what made it so)."""
         ready = threading.Event()
+        seen: list[int] = []  # renderings started when condition() was first seen to hold
 
         def probe() -> bool:
-            if not ready.is_set() and condition() and self.is_current():
-                ready.set()
+            if not ready.is_set() and condition():
+                seen[:] = seen or [self._started]
+                # Current, or a rendering begun since has ended (under snapshots that keep
+                # changing, the rendering is never quite current).
+                if self.is_current() or self._finished > seen[0]:
+                    ready.set()
             return ready.is_set()
 
         return probe
@@ -173,8 +179,10 @@ class Exposition:
         generation = self._snapshot.generation()
         if generation == self._rendering.generation:
             return False
+        self._started += 1
         parts = _render(self._snapshot.collect_at(generation))
         self._rendering = _Rendering(generation, parts)  # one swap: old or new
+        self._finished = self._started
         return True
 
     def start(self) -> Exposition:

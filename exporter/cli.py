@@ -15,25 +15,24 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
+from types import FrameType, MappingProxyType
 from typing import TextIO
 
 from prometheus_client import generate_latest
 
-from exporter import __version__, demo, logs
+from exporter import __version__, demo, logs, reload
 from exporter.config import Config, environ_warnings, load_configuration
 from exporter.errors import ConfigError
-from exporter.refresher import Refresher
 from exporter.service import Exporter, refresh_if_allowed
-from exporter.state import StateError, StateLocation, StateStore, default_directory, open_state
+from exporter.state import StateError, StateStore, choose_location, open_state
 from exporter.web import (
     MAX_CONNECTIONS,
     BasicAuth,
     Exposition,
     Site,
     WebConfig,
+    WsgiApp,
     bind_problem,
     create_app,
     describe_listening,
@@ -73,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--state.directory", dest="state_directory", metavar="PATH",
         help="where to keep the state that spaces calls across restarts (default "
         "$STATE_DIRECTORY, else $XDG_STATE_HOME/wolkvox-exporter); '' keeps none")
+    add("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
+        help="serve POST /-/reload (behind the same auth as the metrics); SIGHUP reloads too")
     add("--log.level", dest="log_level", default="info", choices=list(logs.LEVELS))
     add("--log.format", dest="log_format", default="logfmt", choices=logs.FORMATS)
     mode = parser.add_mutually_exclusive_group()
@@ -145,7 +146,11 @@ def main(
     if args.check_config:  # never reads or writes the state: it only validates
         return _check(args, config, web, out, notes)
     try:
-        opened = None if running_demo else open_state(_location(args, config, env))
+        opened = (
+            None
+            if running_demo
+            else open_state(choose_location(args.state_directory, config.state_directory, env))
+        )
     except StateError as exc:
         print(f"wolkvox-exporter: {exc}", file=err)
         if running_demo is not None:
@@ -153,21 +158,12 @@ def main(
         return 1
     store, lock = opened if opened else (None, None)
     try:
-        return _run(args, config, web, out, running_demo, notes=notes, store=store)
+        return _run(args, config, web, out, running_demo, notes=notes, store=store, env=env)
     finally:
         if running_demo is not None:
             running_demo.stop()
         if lock is not None:
             lock.release()
-
-
-def _location(args: argparse.Namespace, config: Config, env: Mapping[str, str]) -> StateLocation:
-    """The state directory: the flag, else the configuration's key, else the default."""
-    for given, source in ((args.state_directory, "--state.directory"),
-                          (config.state_directory, "state_directory")):  # fmt: skip
-        if given is not None:
-            return StateLocation(Path(given) if given.strip() else None, True, source)
-    return default_directory(env)
 
 
 def _check(
@@ -198,6 +194,7 @@ def _run(
     *,
     notes: Sequence[str] = (),
     store: StateStore | None = None,
+    env: Mapping[str, str] = MappingProxyType({}),
 ) -> int:
     """Refresh once or serve; ``notes`` are warnings about the environment."""
     if running_demo is None:
@@ -214,7 +211,9 @@ def _run(
         return 0 if all(called) and all(s.up for s in exporter.states()) else 1
     # The live part (rendered at most once a second) and the campaigns (once per snapshot).
     exposition = Exposition(exporter.campaigns, exporter.registry)
-    return _serve(args, exporter, exposition, web, running_demo)
+    fixed = running_demo.config if running_demo else None
+    load = reload.loader(args.config_file, args.web_config_file, env, fixed)
+    return _serve(args, exporter, exposition, web, running_demo, load=load)
 
 
 def _serve(
@@ -223,22 +222,30 @@ def _serve(
     exposition: Exposition,
     web: WebConfig,
     running_demo: demo.Demo | None,
+    *,
+    load: reload.Loader,
 ) -> int:
+    reloader = reload.Reloader(load, exporter)
     site = Site(
         name="Wolkvox exporter",
         version=__version__,
         telemetry_path=args.telemetry_path,
         registry=exposition.live,
-        status=lambda: [_status_row(r) for r in exporter.refreshers],
+        status=exporter.status_rows,
         healthy=lambda: all(r.alive for r in exporter.refreshers),
+        # every operation serves a snapshot (kept from before a restart, or fresh), or has
+        # ended its first attempt
         ready=exposition.ready_once(
-            lambda: all(r.state.last_result is not None for r in exporter.refreshers)
+            lambda: all(s.last_result is not None or s.campaigns for s in exporter.states())
         ),
         exposition=exposition,
     )
     try:
         auth = BasicAuth(web.users) if web.users else None
-        routes = running_demo.routes if running_demo else {}  # the simulator's control
+        # the simulator's control, and the reload endpoint
+        routes: dict[str, WsgiApp] = dict(running_demo.routes if running_demo else {})
+        if args.enable_lifecycle:
+            routes[reload.PATH] = reloader.wsgi
         app = create_app(site, auth=auth, headers=web.headers, routes=routes)
         server = serve(
             app, args.listen_address, web.ssl_context, max_connections=args.max_connections
@@ -246,6 +253,7 @@ def _serve(
     except OSError as exc:
         log.error(bind_problem(args.listen_address, exc))
         return 1
+    reloader.attach(app, server)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -253,8 +261,8 @@ def _serve(
         stop.set()
 
     def on_hangup(_signum: int, _frame: FrameType | None) -> None:
-        # A HUP must not kill the exporter; token files are re-read before every call anyway.
-        log.warning("received SIGHUP: configuration reload is not supported; restart to apply")
+        log.info("received SIGHUP, reloading the configuration")
+        reloader.in_background()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
@@ -282,17 +290,6 @@ def _serve(
     exporter.stop(timeout=max(0.0, deadline - time.monotonic()))
     log.info("stopped")
     return 0
-
-
-def _status_row(refresher: Refresher) -> dict[str, str]:
-    state, at = refresher.state, refresher.state.last_attempt
-    when = "not yet" if at is None else datetime.fromtimestamp(at, UTC).isoformat("T", "seconds")
-    return {
-        "operation": state.operation,
-        "last refresh": when,
-        "outcome": state.last_result or "pending",
-        "campaigns": str(len(state.campaigns)),
-    }
 
 
 def run() -> None:

@@ -80,7 +80,7 @@ class Exporter:
         self.gate = TokenGate(clock=clock, store=store)
         self._clock = clock
         self._lock = threading.Lock()
-        self._lifecycle = Lifecycle()
+        self._lifecycle = Lifecycle(reload_success_at=clock())
         self.config = config
         self.refreshers: tuple[Refresher, ...] = self._build(config, {})
         self.registry = CollectorRegistry()
@@ -102,10 +102,51 @@ class Exporter:
             reload_success_at=self._lifecycle.reload_success_at,
         )
 
+    def status_rows(self) -> list[dict[str, str]]:
+        """One row per operation for the landing page: last refresh, outcome, campaigns."""
+        rows = []
+        for state in self.states():
+            at = state.last_attempt
+            when = (
+                "not yet"
+                if at is None
+                else datetime.fromtimestamp(at, UTC).isoformat("T", "seconds")
+            )
+            rows.append({"operation": state.operation, "last refresh": when,
+                         "outcome": state.last_result or "pending",
+                         "campaigns": str(len(state.campaigns))})  # fmt: skip
+        return rows
+
     def start(self) -> None:
         """Start every refresher."""
         for refresher in self.refreshers:
             refresher.start()
+
+    def reload(self, config: Config) -> None:
+        """Apply ``config`` to the running refreshers: an operation whose settings are equal
+        (and share its token as before) keeps its refresher, schedule, snapshot and counters;
+        a changed one gets a new refresher, which keeps the token's spacing (the gate) and the
+        kept snapshot and quota wait (the store); a removed one stops, and leaves /metrics with
+        the next rendering. Records the reload's success in ``lifecycle()``."""
+        with self._lock:
+            old = self.refreshers
+            new = self._build(config, {r.operation: r for r in old})
+            for refresher in old:
+                if all(refresher is not r for r in new):
+                    refresher.stop(timeout=0)
+            fresh = [r for r in new if all(r is not o for o in old)]
+            self.refreshers, self.config = new, config
+            for refresher in fresh:
+                refresher.start()
+            self.campaigns.inner = self._renderer(config)
+            if self.store is not None:
+                self.store.forget_operations({op.name for op in config.operations})
+            self.reloaded(ok=True)
+
+    def reloaded(self, *, ok: bool) -> None:
+        """Record a reload's outcome: a rejected one leaves the success timestamp alone."""
+        at = self._clock() if ok else self._lifecycle.reload_success_at
+        self._lifecycle = Lifecycle(reload_successful=ok, reload_success_at=at)
 
     def stop(self, timeout: float = 0.0) -> None:
         """Stop every refresher, waiting at most ``timeout`` s for each (not for a call)."""

@@ -40,9 +40,11 @@ ALLOWED: Mapping[str, frozenset[str]] = {
         {"root", "config", "refresher", "collector", "snapshot", "state", "wolkvox"}
         | {"lifecycle_metrics"}
     ),
+    # reload re-reads both configurations and applies them to the running exporter and server.
+    "reload": frozenset({"config", "errors", "service", "web"}),
     "cli": frozenset(
         {"root", "errors", "logs", "config", "wolkvox", "schedule", "snapshot", "refresher"}
-        | {"collector", "web", "simulator", "demo", "state", "service"}
+        | {"collector", "web", "simulator", "demo", "state", "service", "reload"}
     ),
     "__main__": frozenset({"cli"}),
 }

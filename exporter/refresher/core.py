@@ -137,13 +137,18 @@ class Refresher:
         fails without calling).
         """
         quota = self._state.quota_wait_until
-        quota_wait = 0.0 if quota is None else quota - self._clock()
+        now = self._clock()
+        quota_wait = 0.0 if quota is None else quota - now
+        # The operation's own last attempt counts too: a reload that changed its token must not
+        # make it call sooner than its interval.
+        last = self._state.last_attempt
+        spacing = 0.0 if last is None else last + self.operation.refresh_interval - now
         try:
             token = self.operation.token.read()
         except ConfigError:
-            spacing = 0.0
+            pass
         else:
-            spacing = self._gate.wait(token, self.operation.refresh_interval)
+            spacing = max(spacing, self._gate.wait(token, self.operation.refresh_interval))
         if quota_wait >= spacing and quota_wait > 0:
             return quota_wait, "the daily token quota is spent until local midnight"
         return spacing, "Wolkvox allows one call per token every refresh_interval"

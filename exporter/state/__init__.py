@@ -6,7 +6,12 @@ today's calls and the last good snapshot), written atomically. Tokens are keyed 
 never stored. Knows nothing of HTTP or metrics.
 """
 
-from exporter.state.location import StateLocation, default_directory, open_state
+from exporter.state.location import (
+    StateLocation,
+    choose_location,
+    default_directory,
+    open_state,
+)
 from exporter.state.lock import DirectoryLock, StateError
 from exporter.state.restore import local_day, next_local_midnight, record_of, restored
 from exporter.state.store import OperationRecord, StateStore, token_key
@@ -17,6 +22,7 @@ __all__ = [
     "StateError",
     "StateLocation",
     "StateStore",
+    "choose_location",
     "default_directory",
     "local_day",
     "next_local_midnight",

@@ -45,6 +45,15 @@ def default_directory(environ: Mapping[str, str]) -> StateLocation:
     return StateLocation(None, explicit=False, source="no $HOME")
 
 
+def choose_location(flag: str | None, key: str | None, environ: Mapping[str, str]) -> StateLocation:
+    """The state directory: ``--state.directory``, else the ``state_directory`` key, else the
+    default; either of the first two empty means none."""
+    for given, source in ((flag, "--state.directory"), (key, "state_directory")):
+        if given is not None:
+            return StateLocation(Path(given) if given.strip() else None, True, source)
+    return default_directory(environ)
+
+
 def open_state(location: StateLocation) -> tuple[StateStore, DirectoryLock] | None:
     """Create the directory (mode 0700), take its lock and read its state file.
 

@@ -74,6 +74,10 @@ class App:
         self._bcrypt = ThreadPoolExecutor(1, thread_name_prefix="bcrypt")
         self._wsgi = ThreadPoolExecutor(ROUTE_THREADS, thread_name_prefix="route")
 
+    def reconfigure(self, auth: BasicAuth | None, headers: Sequence[tuple[str, str]]) -> None:
+        """Use other users and headers from now on (a reload of the web configuration)."""
+        self._auth, self._headers = auth, tuple(headers)
+
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one request (aiohttp's low-level handler)."""
         guard = request.transport.get_protocol() if request.transport else None

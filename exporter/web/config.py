@@ -85,7 +85,7 @@ def load_web_config(path: Path) -> WebConfig:
     """Read, check and load the web configuration at ``path``; ConfigError lists every problem.
 
     Each line starts with the file's path and names the key. Certificate and key files are read
-    now, once: renewing them takes a restart.
+    now; a reload (SIGHUP, ``POST /-/reload``) reads them again.
     """
     return _Parser(path).config(read_yaml_file(path))
 

@@ -125,6 +125,11 @@ class Listener:
         """Connections accepted and not yet closed."""
         return self._open
 
+    def use_tls(self, ssl_context: ssl.SSLContext) -> None:
+        """Handshake new connections with ``ssl_context`` (renewed certificates, other CAs);
+        connections already open keep theirs."""
+        self._ssl = ssl_context
+
     async def serve(self) -> None:
         """Accept until cancelled."""
         loop = asyncio.get_running_loop()

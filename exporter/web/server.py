@@ -90,6 +90,7 @@ class WebServer:
         self._sock.setblocking(False)
         self._loop = asyncio.new_event_loop()
         self._stopping: asyncio.Event | None = None
+        self._listener: Listener | None = None
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
 
@@ -111,6 +112,15 @@ class WebServer:
     def max_connections(self) -> int:
         """The connection cap in force."""
         return self._max_connections
+
+    def use_tls(self, ssl_context: ssl.SSLContext | None) -> None:
+        """Handshake new connections with ``ssl_context`` (a reload of the web configuration);
+        ValueError when that would turn TLS on or off, which takes a restart."""
+        if (ssl_context is None) != (self._ssl is None):
+            raise ValueError("turning TLS on or off takes a restart")
+        if ssl_context is not None and self._listener is not None:
+            self._ssl = ssl_context
+            self._listener.use_tls(ssl_context)
 
     def start(self) -> WebServer:
         """Start serving; returns self once the loop accepts. Lowers the process's GIL switch
@@ -162,6 +172,7 @@ class WebServer:
             answer_timeout=ANSWER_TIMEOUT,
             max_head_bytes=MAX_HEADER_BYTES,
         )
+        self._listener = listener
         accepting = asyncio.create_task(listener.serve())
         self._started.set()
         await self._stopping.wait()

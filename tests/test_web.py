@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import errno
 import gzip
 import itertools
 import logging
@@ -20,7 +22,7 @@ import requests
 from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.web import BasicAuth, Site, WebServer, create_app, parse_listen_address, serve
-from exporter.web.listener import Throttled
+from exporter.web.listener import Listener, Throttled
 from tests.helpers import wait_until
 
 
@@ -291,3 +293,41 @@ def test_a_repeated_warning_is_logged_at_most_once_a_second(
     assert len(messages) == 3
     assert messages[0] == "out of file descriptors"
     assert messages[1] == "out of file descriptors (9 more since the last such line)"
+
+
+class _OutOfFiles(socket.socket):
+    """A listening socket whose every accept fails as when the process has no free descriptor."""
+
+    accepts = 0
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        type(self).accepts += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_out_of_file_descriptors_pauses_accepting_and_logs_once_a_second(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def serve_for(seconds: float) -> None:
+        with _OutOfFiles(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            sock.setblocking(False)
+            listener = Listener(
+                sock,
+                asyncio.Protocol,
+                ssl_context=None,
+                max_connections=8,
+                head_timeout=1.0,
+                answer_timeout=1.0,
+                max_head_bytes=1024,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(listener.serve(), seconds)
+
+    with caplog.at_level(logging.WARNING, logger="exporter.web"):
+        asyncio.run(serve_for(2.5))
+    lines = [r.getMessage() for r in caplog.records if "cannot accept" in r.getMessage()]
+    assert 2 <= len(lines) <= 3, lines  # once a second, not once per attempt
+    assert "Too many open files" in lines[0] and "--web.max-connections" in lines[0]
+    assert _OutOfFiles.accepts <= 4  # it waited instead of spinning on accept

@@ -389,3 +389,17 @@ def test_the_exporter_runs_with_the_deployments_flags_and_its_probes_answer(
             assert exporter.get(probe["path"].lstrip("/")).status_code == 200, probe
     assert value(text, "wolkvox_exporter_build_info") == 1
     assert len(sim.requests) == len(operations)  # one call per operation, none twice
+    assert (pod.moved(STATE) / "state.json").is_file()  # the state is on the state volume
+
+    # A rollout (Recreate: the old pod stops, a new one starts on the same volume) keeps the
+    # schedule: the new pod serves what the old one fetched and calls Wolkvox no sooner.
+    with ExporterProcess(args, env={**unset, **pod.env()}) as restarted:
+        again = restarted.wait_for_metrics(
+            lambda t: all(value(t, "wolkvox_up", operation=op["name"]) == 1 for op in operations)
+        )
+        for probe in probes:
+            assert restarted.get(probe["path"].lstrip("/")).status_code == 200, probe
+    assert value(again, "wolkvox_campaigns", operation=operations[0]["name"]) == value(
+        text, "wolkvox_campaigns", operation=operations[0]["name"]
+    )
+    assert len(sim.requests) == len(operations)

@@ -75,12 +75,26 @@ def quota_families(states: Sequence[OperationState], now: float) -> Iterator[Met
         "time; absent when there is no wait.",
         labels=OPERATION_LABELS,
     )
+    quota = GaugeMetricFamily(
+        "wolkvox_api_daily_quota",
+        "The operation's configured daily token quota (daily_quota: licences x 1000 calls, "
+        "shared with its other integrations); absent when not configured.",
+        labels=OPERATION_LABELS,
+    )
+    share = GaugeMetricFamily(
+        "wolkvox_api_daily_quota_max_share",
+        "Share of the daily quota the exporter may spend (max_quota_share), 0-1.",
+        labels=OPERATION_LABELS,
+    )
     for state in states:
         op = [state.operation]
+        if state.daily_quota is not None:
+            quota.add_metric(op, float(state.daily_quota))
+        share.add_metric(op, state.max_quota_share)
         reset = state.calls_reset_at
         calls.add_metric(op, float(state.calls_today if reset is None or now < reset else 0))
         if state.next_attempt is not None:
             following.add_metric(op, state.next_attempt)
         if state.quota_wait_until is not None and state.quota_wait_until > now:
             wait.add_metric(op, state.quota_wait_until)
-    yield from (calls, following, wait)
+    yield from (calls, following, wait, quota, share)

@@ -24,8 +24,9 @@ class OperationState:
     since start. ``calls_today`` counts the calls made on ``calls_day`` (ISO date in the
     operation's zone), across restarts, until ``calls_reset_at`` (that day's end, Unix time);
     ``quota_wait_until`` is when a wait for a spent daily quota ends (None: no wait).
-    ``last_error`` is the message of the last failed attempt (it may quote Wolkvox: escape it
-    where it is shown).
+    ``daily_quota`` and ``max_quota_share`` are the operation's configured quota (None: not
+    given) and the share of it the exporter may spend. ``last_error`` is the message of the
+    last failed attempt (it may quote Wolkvox: escape it where it is shown).
     """
 
     operation: str
@@ -47,6 +48,8 @@ class OperationState:
     last_error: str | None = None
 
     calls_reset_at: float | None = None
+    daily_quota: int | None = None
+    max_quota_share: float = 0.3
 
     @property
     def up(self) -> bool:

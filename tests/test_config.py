@@ -719,3 +719,24 @@ def test_max_data_age_defaults_to_three_effective_intervals_when_that_is_longer(
     config = parse_config({"operations": [*shared, alone]}, ENV)
     ages = {op.name: op.max_data_age for op in config.operations}
     assert ages == {"a": 3 * 3600.0, "b": 3 * 3600.0, "c": DEFAULT_MAX_DATA_AGE}
+
+
+def test_a_daily_quota_warns_when_the_interval_spends_more_than_its_share() -> None:
+    ops = [
+        operation(name="a", daily_quota=1000),  # 288 calls: 29%, within the default 30%
+        operation(name="b", server="0033", token="t-b", daily_quota=1000, max_quota_share="25%"),
+        operation(name="c", server="0034", token="t-c", daily_quota="x"),
+    ]
+    with pytest.raises(ConfigError) as error:
+        parse_config({"operations": ops}, ENV)
+    assert error.value.problems == (
+        'operations[2].daily_quota: "x" is not a whole number of at least 1; write e.g. 2000',
+    )
+    config = parse_config({"operations": ops[:2]}, ENV)
+    assert [op.daily_quota for op in config.operations] == [1000, 1000]
+    assert config.operations[1].max_quota_share == 0.25
+    assert [w for w in config.warnings() if "daily_quota" in w] == [
+        "operation b: refresh_interval 300s spends 288 calls a day, 29% of its daily_quota 1000,"
+        " more than max_quota_share 25%; the quota is shared with the operation's other"
+        " integrations"
+    ]

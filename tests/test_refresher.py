@@ -15,7 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from exporter.config import OperationConfig, TokenSource
+from exporter.lifecycle_metrics import quota_families
 from exporter.refresher import MAX_JITTER, Refresher, TokenGate
+from exporter.snapshot import OperationState
+from exporter.state import StateStore
 from exporter.wolkvox import ApiResponse, WolkvoxError
 from tests.helpers import sample_json, wait_until
 
@@ -311,3 +314,26 @@ def test_operations_sharing_a_token_take_turns_and_report_the_longer_interval() 
     first = order[:12]
     assert all(first.count(name) == 3 for name in "abcd"), first  # nobody starves
     assert all(r.state.refresh_interval == pytest.approx(0.2) for r in refreshers)
+
+
+def test_calls_are_counted_per_local_day_and_kept_in_the_store(tmp_path: Path) -> None:
+    def calls_today(state: OperationState, now: float) -> float:
+        [family] = [f for f in quota_families([state], now) if f.name == "wolkvox_api_calls_today"]
+        return family.samples[0].value
+
+    # 23:00 in Bogota (UTC-5) on 2026-12-01 is 04:00 UTC on 2026-12-02.
+    clock = Clock(datetime(2026, 12, 1, 23, 0, tzinfo=BOGOTA).timestamp())
+    store = StateStore(tmp_path)
+    fetch = scripted(*[ApiResponse(200, THREE)] * 3)
+    first = Refresher(operation(), fetch, unspaced_gate(), clock=clock, store=store)
+    first.refresh_once()
+    first.refresh_once()
+    assert calls_today(first.state, clock.now) == 2
+    restarted = Refresher(
+        operation(), fetch, unspaced_gate(), clock=clock, store=StateStore.load(tmp_path)
+    )
+    assert calls_today(restarted.state, clock.now) == 2  # kept across the restart
+    clock.now += 3600  # local midnight passes
+    assert calls_today(restarted.state, clock.now) == 0
+    restarted.refresh_once()
+    assert calls_today(restarted.state, clock.now) == 1

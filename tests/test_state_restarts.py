@@ -49,7 +49,8 @@ def up_is(expected: float) -> object:
 def test_five_crashes_in_one_interval_make_one_call_and_serve_the_kept_campaigns(
     tmp_path: Path, sim: Simulator
 ) -> None:
-    config, state = write_config(tmp_path, sim.base_url, LONG), tmp_path / "state"
+    config = write_config(tmp_path, sim.base_url, LONG, daily_quota=1000)
+    state = tmp_path / "state"
     with exporter(config, state) as first:
         text = first.wait_for_metrics(up_is(1))
         called_at = value(text, "wolkvox_last_refresh_attempt_timestamp_seconds", **OP)
@@ -67,6 +68,7 @@ def test_five_crashes_in_one_interval_make_one_call_and_serve_the_kept_campaigns
             restarted.kill()
     assert len(sim.requests) == 1
     assert value(text, "wolkvox_api_calls_today", **OP) == 1
+    assert value(text, "wolkvox_api_daily_quota", **OP) == 1000
 
 
 def test_a_process_killed_during_its_call_does_not_call_again_on_restart(

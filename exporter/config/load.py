@@ -85,7 +85,8 @@ def config_from_environ(environ: Mapping[str, str]) -> Config | None:
     ``WOLKVOX_SERVER`` or ``WOLKVOX_BASE_URL``, ``WOLKVOX_TOKEN`` or ``WOLKVOX_TOKEN_FILE``;
     optional ``WOLKVOX_OPERATION`` (the name, default "default") and ``WOLKVOX_REFRESH_INTERVAL``,
     ``WOLKVOX_TIMEOUT``, ``WOLKVOX_TIMEZONE``, ``WOLKVOX_MAX_DATA_AGE``,
-    ``WOLKVOX_MAX_RESPONSE_BYTES``, ``WOLKVOX_MAX_CAMPAIGNS`` with the file's syntax. An empty
+    ``WOLKVOX_MAX_RESPONSE_BYTES``, ``WOLKVOX_MAX_CAMPAIGNS``, ``WOLKVOX_DAILY_QUOTA``,
+    ``WOLKVOX_MAX_QUOTA_SHARE`` with the file's syntax. An empty
     variable counts as unset.
     Returns None when none of server, base URL, token or token file is set (nor a near miss of
     their names, such as ``WOLKVOX_TOKN``); raises ConfigError (lines named after the variables)

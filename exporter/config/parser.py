@@ -16,6 +16,7 @@ from exporter.config import rules, values
 from exporter.config.types import (
     DEFAULT_MAX_CAMPAIGNS,
     DEFAULT_MAX_DATA_AGE,
+    DEFAULT_MAX_QUOTA_SHARE,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_REFRESH_INTERVAL,
     DEFAULT_TIMEOUT,
@@ -35,6 +36,8 @@ SETTINGS = (
     "max_data_age",
     "max_response_bytes",
     "max_campaigns",
+    "daily_quota",
+    "max_quota_share",
 )
 _TOP_KEYS = (*SETTINGS, "expected_started", "state_directory", "operations")
 _OPERATION_KEYS = ("name", "server", "base_url", "token", "token_file", *SETTINGS,
@@ -51,6 +54,8 @@ class _Settings:
     max_data_age: float = DEFAULT_MAX_DATA_AGE
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     max_campaigns: int = DEFAULT_MAX_CAMPAIGNS
+    daily_quota: int | None = None
+    max_quota_share: float = DEFAULT_MAX_QUOTA_SHARE
     expected_started: tuple[ExpectedWindow, ...] = ()
     #: key -> the path prefix where it was last set ("" for the top level).
     set_at: Mapping[str, str] = field(default_factory=dict)
@@ -155,6 +160,8 @@ class Parser:
             max_data_age=settings.max_data_age,
             max_response_bytes=settings.max_response_bytes,
             max_campaigns=settings.max_campaigns,
+            daily_quota=settings.daily_quota,
+            max_quota_share=settings.max_quota_share,
             expected_started=settings.expected_started,
         )
 
@@ -236,4 +243,6 @@ _READERS: dict[str, Callable[[object], object]] = {
     "max_data_age": values.read_max_age,
     "max_response_bytes": values.read_size,
     "max_campaigns": values.read_count,
+    "daily_quota": values.read_count,
+    "max_quota_share": rules.read_share,
 }

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from exporter.config.types import DEFAULT_MAX_DATA_AGE, MIN_REFRESH_INTERVAL, OperationConfig
+from exporter.errors import describe
 
 
 def show(seconds: float) -> str:
@@ -74,3 +75,16 @@ def settle_max_data_age(
             )
         settled.append(dataclasses.replace(op, max_data_age=age))
     return settled, problems
+
+
+def read_share(value: object) -> float:
+    """A share between 0 and 1, as a number (``0.3``) or a percentage (``"30%"``)."""
+    text = str(value).strip() if isinstance(value, int | float | str) else ""
+    percent = text.endswith("%")
+    try:
+        share = float(text.removesuffix("%")) / (100 if percent else 1)
+    except ValueError:
+        share = -1.0
+    if isinstance(value, bool) or not 0 < share <= 1:
+        raise ValueError(f'{describe(value)} is not a share of the quota; write e.g. "30%" or 0.3')
+    return share

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import stat
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -28,6 +30,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 #: Campaigns exported per operation; each is about ten series, so 2,000 is about 20,000 series,
 #: which any Prometheus takes in its stride, while an operation has a few hundred at most.
 DEFAULT_MAX_CAMPAIGNS = 2000
+#: Share of the daily quota the refresh interval may spend before a warning: the default 5
+#: minutes spends 288 calls, 29% of a 1-licence operation's 1000.
+DEFAULT_MAX_QUOTA_SHARE = 0.3
 CAMPAIGNS_PATH = "/api/v2/information.php?api=campaigns"
 
 _MAX_TOKEN_FILE = 4096  # bytes; a Wolkvox token is about 50 characters
@@ -103,6 +108,8 @@ class OperationConfig:
     max_response_bytes: int
     max_campaigns: int = DEFAULT_MAX_CAMPAIGNS
     expected_started: tuple[ExpectedWindow, ...] = ()
+    daily_quota: int | None = None
+    max_quota_share: float = DEFAULT_MAX_QUOTA_SHARE
 
     @property
     def url(self) -> str:
@@ -162,6 +169,7 @@ class Config:
                     " run on Wolkvox; an abandoned call may still hold the token when the next"
                     " one starts (Wolkvox allows one request at a time per token)"
                 )
+        lines.extend(_quota_warnings(self.operations))
         sharing: dict[TokenSource, list[OperationConfig]] = {}
         for op in self.operations:
             sharing.setdefault(op.token, []).append(op)
@@ -186,3 +194,22 @@ def _interval_warning(op: OperationConfig) -> str | None:
         f" Wolkvox server (at least {MIN_REFRESH_INTERVAL:g}s and longer than timeout"
         f" {op.timeout:g}s); allowed for base_url, a proxy or a test double"
     )
+
+
+def _quota_warnings(operations: Sequence[OperationConfig]) -> list[str]:
+    """An operation whose interval spends more than ``max_quota_share`` of its ``daily_quota``
+    (operations sharing a token are each refreshed every N intervals)."""
+    sharing = Counter(op.token for op in operations)
+    lines = []
+    for op in operations:
+        if op.daily_quota is None:
+            continue
+        calls = math.ceil(86400 / (op.refresh_interval * sharing[op.token]) - 1e-9)
+        if calls > op.max_quota_share * op.daily_quota:
+            lines.append(
+                f"operation {op.name}: refresh_interval {op.refresh_interval:g}s spends {calls}"
+                f" calls a day, {calls / op.daily_quota:.0%} of its daily_quota"
+                f" {op.daily_quota}, more than max_quota_share {op.max_quota_share:.0%}; the"
+                " quota is shared with the operation's other integrations"
+            )
+    return lines

@@ -95,6 +95,8 @@ class Refresher:
             max_data_age=operation.max_data_age,
             failures=dict(self._failures),
             parse_errors=dict(self._parse_errors),
+            daily_quota=operation.daily_quota,
+            max_quota_share=operation.max_quota_share,
         )
         if store is not None:
             record = store.operation(operation.name, operation.base_url)

@@ -244,6 +244,7 @@ def _serve(
         auth = BasicAuth(web.users) if web.users else None
         # the simulator's control, and the reload endpoint
         routes: dict[str, WsgiApp] = dict(running_demo.routes if running_demo else {})
+        routes["/status.json"] = exporter.status_json
         if args.enable_lifecycle:
             routes[reload.PATH] = reloader.wsgi
         app = create_app(site, auth=auth, headers=web.headers, routes=routes)

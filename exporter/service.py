@@ -7,12 +7,15 @@ operations of the process, its reloads and its restarts.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
@@ -102,20 +105,68 @@ class Exporter:
             reload_success_at=self._lifecycle.reload_success_at,
         )
 
+    def status(self) -> list[dict[str, object]]:
+        """Per operation, for people: times as Unix seconds and as text in the operation's
+        zone, the outcome, data age, next call, quota wait, calls today against the quota, the
+        campaigns served and the last error (a message that may quote Wolkvox, never the
+        token). The shape of ``/status.json``."""
+        now = self._clock()
+        documents: list[dict[str, object]] = []
+        for refresher in self.refreshers:
+            state, zone = refresher.state, refresher.operation.timezone
+
+            def local(at: float | None, zone: ZoneInfo = zone) -> str:
+                return (
+                    "" if at is None else datetime.fromtimestamp(at, zone).isoformat("T", "seconds")
+                )
+
+            wait = state.quota_wait_until if (state.quota_wait_until or 0) > now else None
+            reset, success = state.calls_reset_at, state.last_success
+            documents.append({
+                "operation": state.operation, "timezone": zone.key,
+                "last_attempt": state.last_attempt, "last_attempt_local": local(state.last_attempt),
+                "last_result": state.last_result, "last_success": state.last_success,
+                "last_success_local": local(state.last_success),
+                "data_age_seconds": None if success is None else now - success,
+                "next_call": state.next_attempt, "next_call_local": local(state.next_attempt),
+                "quota_wait_until": wait, "quota_wait_until_local": local(wait),
+                "calls_today": state.calls_today if reset is None or now < reset else 0,
+                "daily_quota": state.daily_quota,
+                "campaigns_served": len(state.campaigns) if state.data_is_fresh(now) else 0,
+                "last_error": state.last_error,
+            })  # fmt: skip
+        return documents
+
     def status_rows(self) -> list[dict[str, str]]:
-        """One row per operation for the landing page: last refresh, outcome, campaigns."""
+        """The landing page's table: ``status()`` as text, one row per operation."""
         rows = []
-        for state in self.states():
-            at = state.last_attempt
-            when = (
-                "not yet"
-                if at is None
-                else datetime.fromtimestamp(at, UTC).isoformat("T", "seconds")
-            )
-            rows.append({"operation": state.operation, "last refresh": when,
-                         "outcome": state.last_result or "pending",
-                         "campaigns": str(len(state.campaigns))})  # fmt: skip
+        for doc in self.status():
+            age = doc["data_age_seconds"]
+            quota = f" of {doc['daily_quota']}" if doc["daily_quota"] is not None else ""
+            rows.append({
+                "operation": str(doc["operation"]), "time zone": str(doc["timezone"]),
+                "last attempt": str(doc["last_attempt_local"] or "not yet"),
+                "outcome": str(doc["last_result"] or "pending"),
+                "last success": str(doc["last_success_local"] or "never"),
+                "data age": "" if not isinstance(age, float) else f"{age:.0f} s",
+                "next call": str(doc["next_call_local"]),
+                "quota wait until": str(doc["quota_wait_until_local"] or "none"),
+                "calls today": f"{doc['calls_today']}{quota}",
+                "campaigns served": str(doc["campaigns_served"]),
+                "last error": str(doc["last_error"] or ""),
+            })  # fmt: skip
         return rows
+
+    def status_json(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """``GET /status.json``: ``{"operations": status()}``, a WSGI app."""
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+            return [b""]
+        body = json.dumps({"operations": self.status()}, indent=1).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body] if environ.get("REQUEST_METHOD") == "GET" else [b""]
 
     def start(self) -> None:
         """Start every refresher."""

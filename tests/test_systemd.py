@@ -75,6 +75,7 @@ def test_the_unit_is_hardened_and_keeps_state_where_systemd_says(tmp_path: Path)
     found = directives(UNIT.read_text())
     assert found["Service.ExecStart"] == [f"{INSTALLED} $ARGS"]
     assert found["Service.EnvironmentFile"] == ["/etc/default/wolkvox-exporter"]
+    assert found["Service.ExecReload"] == ["/bin/kill -HUP $MAINPID"]  # SIGHUP reloads
     # systemd sets $STATE_DIRECTORY=/var/lib/wolkvox-exporter, which the exporter reads.
     assert found["Service.StateDirectory"] == ["wolkvox-exporter"]
     for key, value in [("ProtectSystem", "strict"), ("NoNewPrivileges", "yes"),

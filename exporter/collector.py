@@ -173,6 +173,11 @@ class CampaignCollector(Collector):
             "Campaigns of the last good answer not exported because they were past the "
             "configured max_campaigns.",
         )
+        filtered = _gauge(
+            "wolkvox_campaigns_filtered",
+            "Campaigns of the last good answer not exported because the operation's "
+            "campaign_filter leaves them out.",
+        )
         interval = _gauge(
             "wolkvox_refresh_interval_seconds", "Configured seconds between Wolkvox calls."
         )
@@ -204,6 +209,7 @@ class CampaignCollector(Collector):
             count.add_metric(op, float(len(served)))
             interval.add_metric(op, state.refresh_interval)
             dropped.add_metric(op, float(state.campaigns_dropped))
+            filtered.add_metric(op, float(state.campaigns_filtered))
             if state.last_success is not None:
                 success.add_metric(op, state.last_success)
             if state.last_attempt is not None:
@@ -218,7 +224,7 @@ class CampaignCollector(Collector):
                 failures.add_metric([*op, reason], n)
             for field, n in sorted(state.parse_errors.items()):
                 parse_errors.add_metric([*op, field], n)
-        yield from (up, count, dropped, success, attempt, duration, interval, result)
+        yield from (up, count, dropped, filtered, success, attempt, duration, interval, result)
         yield from (requests, failures, parse_errors)
 
     def _campaign_families(

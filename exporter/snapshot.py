@@ -38,6 +38,7 @@ class OperationState:
     last_duration: float | None = None
     last_result: str | None = None
     campaigns_dropped: int = 0
+    campaigns_filtered: int = 0
     next_attempt: float | None = None
     api_requests: Mapping[str, int] = field(default_factory=dict)
     failures: Mapping[str, int] = field(default_factory=dict)

@@ -31,6 +31,7 @@ Owns: reading files and variables (``load``, the only user of yaml), the documen
 (``types``). Must not touch the network, logging setup or prometheus_client.
 """
 
+from exporter.config.filters import CampaignFilter
 from exporter.config.load import (
     ENVIRONMENT_VARIABLES,
     config_from_environ,
@@ -65,6 +66,7 @@ __all__ = [
     "DEFAULT_TIMEZONE",
     "ENVIRONMENT_VARIABLES",
     "WOLKVOX_CALL_LIMIT",
+    "CampaignFilter",
     "Config",
     "OperationConfig",
     "TokenSource",

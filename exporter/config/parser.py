@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from exporter.config import rules, values
+from exporter.config.filters import CampaignFilter, read_filter
 from exporter.config.types import (
     DEFAULT_MAX_CAMPAIGNS,
     DEFAULT_MAX_DATA_AGE,
@@ -39,9 +40,9 @@ SETTINGS = (
     "daily_quota",
     "max_quota_share",
 )
-_TOP_KEYS = (*SETTINGS, "expected_started", "state_directory", "operations")
+_TOP_KEYS = (*SETTINGS, "expected_started", "campaign_filter", "state_directory", "operations")
 _OPERATION_KEYS = ("name", "server", "base_url", "token", "token_file", *SETTINGS,
-                   "expected_started")  # fmt: skip
+                   "expected_started", "campaign_filter")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class _Settings:
     daily_quota: int | None = None
     max_quota_share: float = DEFAULT_MAX_QUOTA_SHARE
     expected_started: tuple[ExpectedWindow, ...] = ()
+    campaign_filter: CampaignFilter = field(default_factory=CampaignFilter)
     #: key -> the path prefix where it was last set ("" for the top level).
     set_at: Mapping[str, str] = field(default_factory=dict)
 
@@ -163,6 +165,7 @@ class Parser:
             daily_quota=settings.daily_quota,
             max_quota_share=settings.max_quota_share,
             expected_started=settings.expected_started,
+            campaign_filter=settings.campaign_filter,
         )
 
     def token(self, item: Mapping[Any, object], path: str) -> TokenSource | None:
@@ -194,6 +197,9 @@ class Parser:
             path = f"{prefix}expected_started"
             changes["expected_started"], problems = parse_windows(item["expected_started"], path)
             self.problems.extend(problems)
+        if "campaign_filter" in item:
+            found = self.check(item, "campaign_filter", prefix, read_filter)
+            changes["campaign_filter"] = found if found is not None else CampaignFilter()
         set_here = dict.fromkeys((key for key in _READERS if key in item), prefix)
         changes["set_at"] = {**inherited.set_at, **set_here}
         return replace(inherited, **changes)

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from exporter.config import values
+from exporter.config.filters import CampaignFilter
 from exporter.errors import ConfigError
 from exporter.schedule import ExpectedWindow
 
@@ -110,6 +111,7 @@ class OperationConfig:
     expected_started: tuple[ExpectedWindow, ...] = ()
     daily_quota: int | None = None
     max_quota_share: float = DEFAULT_MAX_QUOTA_SHARE
+    campaign_filter: CampaignFilter = field(default_factory=CampaignFilter)
 
     @property
     def url(self) -> str:

@@ -207,7 +207,8 @@ class Refresher:
                 return self._failure_delay() - duration
             duration = self._monotonic() - started_mono
         self._api_requests[str(response.status)] += 1
-        parsed = parse_campaigns(response.rows, op.timezone, op.max_campaigns)
+        keep = op.campaign_filter.keeps if op.campaign_filter.active else None
+        parsed = parse_campaigns(response.rows, op.timezone, op.max_campaigns, keep)
         self._count_problems(parsed)
         if response.rows and not parsed.campaigns:
             # Rows, and not one campaign among them: a proxy's JSON, or a renamed field, not

@@ -20,6 +20,7 @@ def succeeded(
         state,
         campaigns=parsed.campaigns,
         campaigns_dropped=parsed.dropped,
+        campaigns_filtered=parsed.filtered,
         last_success=at + duration,
         last_attempt=at,
         last_duration=duration,

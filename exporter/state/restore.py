@@ -48,6 +48,7 @@ def restored(
         state,
         campaigns=kept.campaigns,
         campaigns_dropped=kept.campaigns_dropped,
+        campaigns_filtered=kept.campaigns_filtered,
         last_success=kept.last_success,
         last_attempt=kept.last_attempt,
         last_duration=kept.last_duration,

@@ -213,6 +213,7 @@ def _snapshot_of(state: OperationState) -> dict[str, Any]:
     return {
         "campaigns": [dataclasses.asdict(campaign) for campaign in state.campaigns],
         "campaigns_dropped": state.campaigns_dropped,
+        "campaigns_filtered": state.campaigns_filtered,
         "last_result": state.last_result,
         **{name: getattr(state, name) for name in _SNAPSHOT_TIMES},
     }
@@ -227,13 +228,17 @@ def _state_from(name: str, raw: Any) -> OperationState:
     )
     result = raw.get("last_result")
     dropped = raw.get("campaigns_dropped", 0)
+    filtered = raw.get("campaigns_filtered", 0)
     if not (result is None or isinstance(result, str)) or not isinstance(dropped, int):
+        raise ValueError("bad snapshot result")
+    if not isinstance(filtered, int):
         raise ValueError("bad snapshot result")
     return OperationState(
         operation=name,
         refresh_interval=0.0,
         campaigns=tuple(_campaign(row) for row in raw["campaigns"]),
         campaigns_dropped=dropped,
+        campaigns_filtered=filtered,
         last_result=result,
         last_success=success,
         last_attempt=attempt,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -98,23 +98,29 @@ class Problem:
 class ParsedCampaigns:
     """The outcome of ``parse_campaigns``: the good campaigns, in API order, and the problems.
 
-    ``dropped`` counts good campaigns left out because they were past ``max_campaigns``.
+    ``filtered`` counts good campaigns left out by the operation's campaign filter; ``dropped``
+    those left out after it because they were past ``max_campaigns``.
     """
 
     campaigns: tuple[Campaign, ...]
     problems: tuple[Problem, ...]
     dropped: int = 0
+    filtered: int = 0
 
 
 def parse_campaigns(
-    rows: Iterable[object], tz: ZoneInfo, max_campaigns: int | None = None
+    rows: Iterable[object],
+    tz: ZoneInfo,
+    max_campaigns: int | None = None,
+    keep: Callable[[str, str], bool] | None = None,
 ) -> ParsedCampaigns:
     """Turn the rows of ``data`` into campaigns; never raises.
 
     ``rows`` are the JSON values of the envelope's ``data`` list; ``tz`` is the zone in which
     Wolkvox wrote ``last_use``. A repeated ``campaign_id`` keeps its first row and reports the
     others under the field ``campaign_id``. Past ``max_campaigns`` good campaigns, the rest are
-    counted in ``dropped`` (each campaign costs about ten series in Prometheus).
+    counted in ``dropped`` (each campaign costs about ten series in Prometheus). ``keep(id,
+    name)``, applied first, leaves out the campaigns it refuses, counted in ``filtered``.
     """
     campaigns: list[Campaign] = []
     problems: list[Problem] = []
@@ -132,8 +138,11 @@ def parse_campaigns(
             continue
         seen.add(campaign.campaign_id)
         campaigns.append(campaign)
-    kept = campaigns if max_campaigns is None else campaigns[:max_campaigns]
-    return ParsedCampaigns(tuple(kept), tuple(problems), len(campaigns) - len(kept))
+    wanted = campaigns if keep is None else [c for c in campaigns if keep(c.campaign_id, c.name)]
+    kept = wanted if max_campaigns is None else wanted[:max_campaigns]
+    return ParsedCampaigns(
+        tuple(kept), tuple(problems), len(wanted) - len(kept), len(campaigns) - len(wanted)
+    )
 
 
 def parse_campaign(

@@ -177,6 +177,19 @@ def test_a_token_written_like_a_shell_variable_is_warned_about(tmp_path: Path) -
     assert "write ${WOLKVOX_TOKEN} (with braces)" in warning
 
 
+@pytest.mark.parametrize("written", ["${WOLKVOX_SECRET}", "$WOLKVOX_SECRET"])
+def test_a_variable_inside_wolkvox_token_is_warned_about(written: str) -> None:
+    env = {**NO_WOLKVOX, "WOLKVOX_BASE_URL": "http://127.0.0.1:9", "WOLKVOX_TOKEN": written}
+    result = run_exporter(["--check-config"], env=env)
+    assert result.returncode == 0
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
+    assert any(
+        f"WOLKVOX_TOKEN holds {written}, which is sent as is" in line
+        and "set it to the token itself" in line
+        for line in warnings
+    ), warnings
+
+
 def test_the_demo_says_it_ignores_the_wolkvox_variables() -> None:
     env = {**NO_WOLKVOX, "WOLKVOX_SERVER": "0032", "WOLKVOX_TOKEN": TOKEN}
     with ExporterProcess(["--demo"], env=env) as demo:

@@ -4,6 +4,7 @@ variables; each becomes a ``Config`` through ``parser``."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -135,10 +136,21 @@ def environ_warnings(environ: Mapping[str, str]) -> list[str]:
     ``WOLKVOX_REFRESH_INTERVL=1m`` would otherwise be ignored without a word. Variables that
     are not close to any known name (another tool's ``WOLKVOX_*``) are left alone.
     """
-    return [
+    lines = [
         f"environment variable {typo} is not one the exporter reads; did you mean {var}?"
         for typo, var in _misspelt(environ).items()
     ]
+    token = environ.get("WOLKVOX_TOKEN", "").strip()
+    if _VARIABLE.fullmatch(token):
+        # No ${VAR} expansion inside WOLKVOX_* values: the shell or the orchestrator expands.
+        lines.append(
+            f"WOLKVOX_TOKEN holds {token}, which is sent as is: variables are not expanded in"
+            f' WOLKVOX_* values; set it to the token itself (WOLKVOX_TOKEN="$NAME" in the shell)'
+        )
+    return lines
+
+
+_VARIABLE = re.compile(r"\$(\{[A-Za-z_]\w*\}|[A-Za-z_]\w*)")
 
 
 def _misspelt(environ: Mapping[str, str]) -> dict[str, str]:

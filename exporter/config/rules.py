@@ -38,6 +38,7 @@ def interval_problems(path: str, interval: float, timeout: float) -> list[str]:
             f" {show(MIN_REFRESH_INTERVAL)} for a Wolkvox server (Wolkvox documents one call per"
             " token every 5 minutes, and every call spends the daily quota); write at least"
             f" {show(MIN_REFRESH_INTERVAL)}"
+            + ("" if timeout < MIN_REFRESH_INTERVAL else f", and more than timeout {show(timeout)}")
         ]
     if interval <= timeout:
         return [

@@ -146,8 +146,8 @@ class Config:
             if unexpanded:
                 lines.append(
                     f"operation {op.name}: the token ${unexpanded} looks like an environment"
-                    f" variable that was not expanded; write ${{{unexpanded}}} (with braces) to"
-                    " read it from the environment"
+                    f" variable that was not expanded; in a configuration file, write"
+                    f" ${{{unexpanded}}} (with braces) to read it from the environment"
                 )
             mode = op.token.file_mode()
             if mode is not None and mode & stat.S_IROTH:

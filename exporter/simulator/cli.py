@@ -21,7 +21,9 @@ from exporter.simulator.types import CONTROL_PATH
 _EPILOG = f"""control, on the same port (parameters in the query string):
   GET  {CONTROL_PATH}                                   campaigns and faults in force
   POST {CONTROL_PATH}?campaign=20481&status=stopped     set a campaign's status
-  POST {CONTROL_PATH}?fault=NAME[&times=N]              inject a fault (fault=none clears)
+  POST {CONTROL_PATH}?fault=NAME[&times=N][&operation=NAME]
+                                 inject a fault, for the next N calls of each operation or
+                                 of the one named (fault=none clears)
 faults: {", ".join(FAULTS)}
 """
 

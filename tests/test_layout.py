@@ -14,6 +14,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "exporter"
 MAX_LINES = 300
 
 
+def doctored(tmp_path: Path, module: str, line: str) -> Path:
+    """A copy of the package in ``tmp_path`` with ``line`` appended to ``module``."""
+    copy = tmp_path / "exporter"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
+    return copy
+
+
 def test_every_part_of_the_package_has_its_arrows() -> None:
     parts = {part(name) for name in modules(PACKAGE)}
     assert parts == set(ALLOWED), "add the new part to tests/layout.py ALLOWED, with its arrows"
@@ -42,35 +51,19 @@ def test_the_package_has_no_import_cycle() -> None:
     ],
 )
 def test_a_wrong_arrow_is_reported(tmp_path: Path, module: str, line: str, expected: str) -> None:
-    copy = tmp_path / "exporter"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    target = copy / module
-    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
-    wrong = wrong_arrows(imports(copy))
+    wrong = wrong_arrows(imports(doctored(tmp_path, module, line)))
     assert len(wrong) == 1
     assert wrong[0].endswith(expected)
 
 
 def test_a_cycle_is_reported(tmp_path: Path) -> None:
-    copy = tmp_path / "exporter"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    server = copy / "simulator" / "server.py"
-    server.write_text(
-        server.read_text(encoding="utf-8") + "\nfrom exporter.simulator.core import Simulator\n",
-        encoding="utf-8",
-    )
-    found = cycles(imports(copy))
+    line = "from exporter.simulator.core import Simulator"
+    found = cycles(imports(doctored(tmp_path, "simulator/server.py", line)))
     assert any({"exporter.simulator.core", "exporter.simulator.server"} <= set(g) for g in found)
 
 
 def test_a_module_that_imports_its_own_package_init_is_a_cycle(tmp_path: Path) -> None:
-    copy = tmp_path / "exporter"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    parser = copy / "config" / "parser.py"
-    parser.write_text(
-        parser.read_text(encoding="utf-8") + "\nfrom exporter.config import Config\n",
-        encoding="utf-8",
-    )
+    copy = doctored(tmp_path, "config/parser.py", "from exporter.config import Config")
     assert any("exporter.config" in group for group in cycles(imports(copy)))
 
 

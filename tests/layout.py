@@ -20,10 +20,11 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "logs": frozenset(),
     "healthcheck": frozenset(),  # runs inside the container's HEALTHCHECK, alone
     "simulator": frozenset(),  # an independent oracle of the API: nothing of the exporter
-    "schedule": frozenset({"errors"}),
+    "patterns": frozenset(),  # RE2 name patterns, for config's filters and schedule's windows
+    "schedule": frozenset({"errors", "patterns"}),
     "wolkvox": frozenset({"errors", "root"}),  # root: the version in the User-Agent
     # config builds the expected-hours windows that schedule defines and evaluates.
-    "config": frozenset({"errors", "schedule"}),
+    "config": frozenset({"errors", "schedule", "patterns"}),
     "snapshot": frozenset({"wolkvox"}),  # the campaigns it holds are wolkvox's model
     # state remembers snapshots of wolkvox's campaigns across restarts; nothing of HTTP.
     "state": frozenset({"errors", "snapshot", "wolkvox"}),

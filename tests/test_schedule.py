@@ -258,8 +258,11 @@ P = "operations[0].expected_started"
         ([{"days": "mon", "hours": "08:00-18:00", "campaign_name": ""}],
          f'{P}[0].campaign_name: expected a regular expression, got ""; e.g. "^Cobranza"'),
         ([{"days": "mon", "hours": "08:00-18:00", "campaign_name": "[a-"}],
-         f"{P}[0].campaign_name: not a valid regular expression (unterminated character set);"
-         " escape special characters with \\"),
+         f"{P}[0].campaign_name: not a valid RE2 pattern (missing ]: [a-); RE2 has no"
+         " backreferences or lookarounds, escape special characters with \\"),
+        ([{"days": "mon", "hours": "08:00-18:00", "campaign_name": "^(?!Prueba)"}],
+         f"{P}[0].campaign_name: not a valid RE2 pattern (invalid perl operator: (?!); RE2 has"
+         " no backreferences or lookarounds, escape special characters with \\"),
         ([{"days": "mon", "hours": "08:00-18:00", "campaign": "x"}],
          f"{P}[0].campaign: unknown key; did you mean campaign_ids?"),
         ([{"days": "mon", "hours": "08:00-18:00", "when": "x"}],

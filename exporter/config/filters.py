@@ -21,9 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import re2
-
 from exporter.errors import describe, unknown_key
+from exporter.patterns import compile_pattern
 
 KEYS = ("include_ids", "include_names", "exclude_ids", "exclude_names")
 
@@ -88,18 +87,10 @@ def _ids(value: Mapping[Any, object], key: str) -> list[str]:
 
 
 def _patterns(value: Mapping[Any, object], key: str) -> list[Any]:
-    options = re2.Options()
-    options.case_sensitive = False
-    options.log_errors = False  # the error is ours to report, in one line
     compiled = []
     for pattern in _items(value, key, 'e.g. ["^Cobranza"]'):
         try:
-            compiled.append(re2.compile(pattern, options))
-        except re2.error as error:
-            arg = error.args[0] if error.args else "invalid"
-            why = arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
-            raise ValueError(
-                f"{key}: {describe(pattern)} is not a valid RE2 pattern ({why}); RE2 has no "
-                "backreferences or lookarounds, escape special characters with \\"
-            ) from None
+            compiled.append(compile_pattern(pattern))
+        except ValueError as error:
+            raise ValueError(f"{key}: {describe(pattern)} is {error}") from None
     return compiled

@@ -18,7 +18,6 @@ bytes (``exporter.web.Exposition``), never once per scrape. Sample output::
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,14 +81,33 @@ class Generation:
     ``key`` is the identity of each operation's snapshot (a snapshot is immutable and the
     generation holds it, so an id cannot be reused while compared); ``fresh`` whether each
     operation's data may be served (``max_data_age``); ``windows`` which of each operation's
-    ``expected_started`` windows contain ``now``. ``now`` (Unix seconds) is when it was taken.
+    ``expected_started`` windows contain ``now``; ``version`` and ``schedules`` are the
+    collector's. ``now`` (Unix seconds) is when it was taken. A generation holds all it
+    renders, and pickles (``exporter.web`` renders a large one in a child process).
     """
 
     key: tuple[int, ...]
     fresh: tuple[bool, ...]
     windows: tuple[tuple[bool, ...], ...]
+    version: str
+    schedules: Schedules
     states: tuple[OperationState, ...] = dataclasses.field(compare=False)
     now: float = dataclasses.field(compare=False)
+
+    @property
+    def campaigns(self) -> int:
+        """How many campaigns its rendering holds (those of operations whose data is fresh)."""
+        return sum(len(s.campaigns) for s, f in zip(self.states, self.fresh, strict=True) if f)
+
+    def families(self) -> Iterator[Metric]:
+        """Fresh families for this generation."""
+        build = InfoMetricFamily("wolkvox_exporter_build", "Version of wolkvox-exporter.")
+        build.add_metric([], {"version": self.version})
+        yield build
+        yield from _operation_families(self.states, self.now)
+        yield from quota_families(self.states, self.now)
+        fresh = [(s, w) for s, f, w in zip(self.states, self.fresh, self.windows, strict=True) if f]
+        yield from _campaign_families(fresh, self.schedules)
 
 
 class CampaignCollector(Collector):
@@ -109,7 +127,7 @@ class CampaignCollector(Collector):
     ) -> None:
         self._states = states
         self._version = version
-        self._schedules = schedules or {}
+        self._schedules = dict(schedules or {})
         self._clock = clock
 
     def describe(self) -> list[Metric]:
@@ -124,28 +142,15 @@ class CampaignCollector(Collector):
             key=tuple(map(id, states)),
             fresh=tuple(state.data_is_fresh(now) for state in states),
             windows=tuple(self._open_windows(state.operation, now) for state in states),
+            version=self._version,
+            schedules=self._schedules,
             states=states,
             now=now,
         )
 
     def collect(self) -> Iterator[Metric]:
         """Yield fresh families built from the current snapshots."""
-        return self.collect_at(self.generation())
-
-    def collect_at(self, generation: Generation) -> Iterator[Metric]:
-        """Yield fresh families for ``generation`` (one of this collector's)."""
-        now, states = generation.now, generation.states
-        build = InfoMetricFamily("wolkvox_exporter_build", "Version of wolkvox-exporter.")
-        build.add_metric([], {"version": self._version})
-        yield build
-        yield from self._operation_families(states, now)
-        yield from quota_families(states, now)
-        fresh = [
-            (s, w)
-            for s, f, w in zip(states, generation.fresh, generation.windows, strict=True)
-            if f
-        ]
-        yield from self._campaign_families(fresh)
+        return self.generation().families()
 
     def _open_windows(self, operation: str, now: float) -> tuple[bool, ...]:
         zone_windows = self._schedules.get(operation)
@@ -154,137 +159,135 @@ class CampaignCollector(Collector):
         local = datetime.fromtimestamp(now, zone_windows[0])
         return tuple(window.contains(local) for window in zone_windows[1])
 
-    def _operation_families(self, states: Sequence[OperationState], now: float) -> Iterator[Metric]:
-        up = _gauge("wolkvox_up", "1 if the last refresh from Wolkvox succeeded, else 0.")
-        count = _gauge("wolkvox_campaigns", "Campaigns in the served snapshot." + CACHED)
-        success = _gauge(
-            "wolkvox_last_refresh_success_timestamp_seconds",
-            "When the last successful refresh ended, as Unix time.",
-        )
-        attempt = _gauge(
-            "wolkvox_last_refresh_attempt_timestamp_seconds",
-            "When the last refresh attempt started, as Unix time.",
-        )
-        duration = _gauge(
-            "wolkvox_last_refresh_duration_seconds", "How long the last refresh attempt took."
-        )
-        dropped = _gauge(
-            "wolkvox_campaigns_dropped",
-            "Campaigns of the last good answer not exported because they were past the "
-            "configured max_campaigns.",
-        )
-        filtered = _gauge(
-            "wolkvox_campaigns_filtered",
-            "Campaigns of the last good answer not exported because the operation's "
-            "campaign_filter leaves them out.",
-        )
-        interval = _gauge(
-            "wolkvox_refresh_interval_seconds", "Configured seconds between Wolkvox calls."
-        )
-        result = StateSetMetricFamily(
-            "wolkvox_last_refresh_result",
-            "Outcome of the last refresh attempt: ok, or why it failed.",
-            labels=OPERATION_LABELS,
-        )
-        requests = CounterMetricFamily(
-            "wolkvox_api_requests",
-            "Calls made to the Wolkvox API by HTTP status (error: no response); each costs "
-            "one unit of the operation's daily token quota.",
-            labels=[*OPERATION_LABELS, "code"],
-        )
-        failures = CounterMetricFamily(
-            "wolkvox_refresh_failures",
-            "Failed refreshes by reason.",
-            labels=[*OPERATION_LABELS, "reason"],
-        )
-        parse_errors = CounterMetricFamily(
-            "wolkvox_parse_errors",
-            "Campaign values present in the API answer that could not be read, by API field.",
-            labels=[*OPERATION_LABELS, "field"],
-        )
-        for state in states:
-            op = [state.operation]
-            up.add_metric(op, 1.0 if state.up else 0.0)
-            served = state.campaigns if state.data_is_fresh(now) else ()
-            count.add_metric(op, float(len(served)))
-            interval.add_metric(op, state.refresh_interval)
-            dropped.add_metric(op, float(state.campaigns_dropped))
-            filtered.add_metric(op, float(state.campaigns_filtered))
-            if state.last_success is not None:
-                success.add_metric(op, state.last_success)
-            if state.last_attempt is not None:
-                attempt.add_metric(op, state.last_attempt)
-            if state.last_duration is not None:
-                duration.add_metric(op, state.last_duration)
-            if state.last_result is not None:
-                result.add_metric(op, {s: s == state.last_result for s in RESULT_STATES})
-            for code, n in sorted(state.api_requests.items()):
-                requests.add_metric([*op, code], n)
-            for reason, n in sorted(state.failures.items()):
-                failures.add_metric([*op, reason], n)
-            for field, n in sorted(state.parse_errors.items()):
-                parse_errors.add_metric([*op, field], n)
-        yield from (up, count, dropped, filtered, success, attempt, duration, interval, result)
-        yield from (requests, failures, parse_errors)
 
-    def _campaign_families(
-        self, states: Sequence[tuple[OperationState, tuple[bool, ...]]]
-    ) -> Iterator[Metric]:
-        info = InfoMetricFamily(
-            "wolkvox_campaign",
-            "Campaign metadata (API fields campaign_name, type_campaign, dial_mode, skill_id)."
-            + CACHED,
-            labels=CAMPAIGN_LABELS,
-        )
-        status = StateSetMetricFamily(
-            "wolkvox_campaign_status",
-            "Campaign state (API field status): started, stopped, or unknown." + CACHED,
-            labels=CAMPAIGN_LABELS,
-        )
-        expected = _gauge(
-            "wolkvox_campaign_expected_started",
-            "1 inside the campaign's configured expected running hours, 0 outside "
-            "(exporter configuration expected_started; absent when none applies).",
-            CAMPAIGN_LABELS,
-        )
-        gauges = {
-            name: (_gauge(name, help_text + CACHED, CAMPAIGN_LABELS), read)
-            for name, (help_text, read) in CAMPAIGN_GAUGES.items()
-        }
-        for state, open_windows in states:
-            windows = tuple(self._schedules[state.operation][1]) if open_windows else ()
-            for campaign in state.campaigns:
-                labels = [state.operation, campaign.campaign_id]
-                info.add_metric(
-                    labels,
-                    {
-                        "campaign_name": campaign.name,
-                        "campaign_type": campaign.campaign_type,
-                        "dial_mode": campaign.dial_mode,
-                        "skill_id": campaign.skill_id,
-                    },
-                )
-                status.add_metric(labels, {s: s == campaign.status for s in CAMPAIGN_STATES})
-                for family, read in gauges.values():
-                    value = read(campaign)
-                    if value is not None:
-                        family.add_metric(labels, float(value))
-                if windows:
-                    selecting = _selecting(windows, campaign.campaign_id, campaign.name)
-                    if selecting:
-                        flag = any(open_windows[i] for i in selecting)
-                        expected.add_metric(labels, 1.0 if flag else 0.0)
-        yield from (info, status)
-        yield from (family for family, _ in gauges.values())
-        yield expected
+def _operation_families(states: Sequence[OperationState], now: float) -> Iterator[Metric]:
+    up = _gauge("wolkvox_up", "1 if the last refresh from Wolkvox succeeded, else 0.")
+    count = _gauge("wolkvox_campaigns", "Campaigns in the served snapshot." + CACHED)
+    success = _gauge(
+        "wolkvox_last_refresh_success_timestamp_seconds",
+        "When the last successful refresh ended, as Unix time.",
+    )
+    attempt = _gauge(
+        "wolkvox_last_refresh_attempt_timestamp_seconds",
+        "When the last refresh attempt started, as Unix time.",
+    )
+    duration = _gauge(
+        "wolkvox_last_refresh_duration_seconds", "How long the last refresh attempt took."
+    )
+    dropped = _gauge(
+        "wolkvox_campaigns_dropped",
+        "Campaigns of the last good answer not exported because they were past the "
+        "configured max_campaigns.",
+    )
+    filtered = _gauge(
+        "wolkvox_campaigns_filtered",
+        "Campaigns of the last good answer not exported because the operation's "
+        "campaign_filter leaves them out.",
+    )
+    interval = _gauge(
+        "wolkvox_refresh_interval_seconds", "Configured seconds between Wolkvox calls."
+    )
+    result = StateSetMetricFamily(
+        "wolkvox_last_refresh_result",
+        "Outcome of the last refresh attempt: ok, or why it failed.",
+        labels=OPERATION_LABELS,
+    )
+    requests = CounterMetricFamily(
+        "wolkvox_api_requests",
+        "Calls made to the Wolkvox API by HTTP status (error: no response); each costs "
+        "one unit of the operation's daily token quota.",
+        labels=[*OPERATION_LABELS, "code"],
+    )
+    failures = CounterMetricFamily(
+        "wolkvox_refresh_failures",
+        "Failed refreshes by reason.",
+        labels=[*OPERATION_LABELS, "reason"],
+    )
+    parse_errors = CounterMetricFamily(
+        "wolkvox_parse_errors",
+        "Campaign values present in the API answer that could not be read, by API field.",
+        labels=[*OPERATION_LABELS, "field"],
+    )
+    for state in states:
+        op = [state.operation]
+        up.add_metric(op, 1.0 if state.up else 0.0)
+        served = state.campaigns if state.data_is_fresh(now) else ()
+        count.add_metric(op, float(len(served)))
+        interval.add_metric(op, state.refresh_interval)
+        dropped.add_metric(op, float(state.campaigns_dropped))
+        filtered.add_metric(op, float(state.campaigns_filtered))
+        if state.last_success is not None:
+            success.add_metric(op, state.last_success)
+        if state.last_attempt is not None:
+            attempt.add_metric(op, state.last_attempt)
+        if state.last_duration is not None:
+            duration.add_metric(op, state.last_duration)
+        if state.last_result is not None:
+            result.add_metric(op, {s: s == state.last_result for s in RESULT_STATES})
+        for code, n in sorted(state.api_requests.items()):
+            requests.add_metric([*op, code], n)
+        for reason, n in sorted(state.failures.items()):
+            failures.add_metric([*op, reason], n)
+        for field, n in sorted(state.parse_errors.items()):
+            parse_errors.add_metric([*op, field], n)
+    yield from (up, count, dropped, filtered, success, attempt, duration, interval, result)
+    yield from (requests, failures, parse_errors)
 
 
-@functools.lru_cache(maxsize=1 << 17)
-def _selecting(windows: tuple[ExpectedWindow, ...], campaign_id: str, name: str) -> tuple[int, ...]:
-    """Indexes of the windows that select the campaign. Remembered: a ``campaign_name`` regex
-    is searched once per campaign name, not once per rendering (a pattern that backtracks
-    badly can take seconds on one name)."""
-    return tuple(i for i, window in enumerate(windows) if window.selects(campaign_id, name))
+def _campaign_families(
+    states: Sequence[tuple[OperationState, tuple[bool, ...]]], schedules: Schedules
+) -> Iterator[Metric]:
+    info = InfoMetricFamily(
+        "wolkvox_campaign",
+        "Campaign metadata (API fields campaign_name, type_campaign, dial_mode, skill_id)."
+        + CACHED,
+        labels=CAMPAIGN_LABELS,
+    )
+    status = StateSetMetricFamily(
+        "wolkvox_campaign_status",
+        "Campaign state (API field status): started, stopped, or unknown." + CACHED,
+        labels=CAMPAIGN_LABELS,
+    )
+    expected = _gauge(
+        "wolkvox_campaign_expected_started",
+        "1 inside the campaign's configured expected running hours, 0 outside "
+        "(exporter configuration expected_started; absent when none applies).",
+        CAMPAIGN_LABELS,
+    )
+    gauges = {
+        name: (_gauge(name, help_text + CACHED, CAMPAIGN_LABELS), read)
+        for name, (help_text, read) in CAMPAIGN_GAUGES.items()
+    }
+    for state, open_windows in states:
+        windows = tuple(schedules[state.operation][1]) if open_windows else ()
+        for campaign in state.campaigns:
+            labels = [state.operation, campaign.campaign_id]
+            info.add_metric(
+                labels,
+                {
+                    "campaign_name": campaign.name,
+                    "campaign_type": campaign.campaign_type,
+                    "dial_mode": campaign.dial_mode,
+                    "skill_id": campaign.skill_id,
+                },
+            )
+            status.add_metric(labels, {s: s == campaign.status for s in CAMPAIGN_STATES})
+            for family, read in gauges.values():
+                value = read(campaign)
+                if value is not None:
+                    family.add_metric(labels, float(value))
+            if windows:
+                selecting = [
+                    i
+                    for i, w in enumerate(windows)
+                    if w.selects(campaign.campaign_id, campaign.name)
+                ]
+                if selecting:
+                    flag = any(open_windows[i] for i in selecting)
+                    expected.add_metric(labels, 1.0 if flag else 0.0)
+    yield from (info, status)
+    yield from (family for family, _ in gauges.values())
+    yield expected
 
 
 def _gauge(

@@ -39,7 +39,7 @@ log = logging.getLogger("exporter")
 class Campaigns(Collector):
     """Renders whichever ``CampaignCollector`` is current; swapped whole on a reload, so a
     rendering shows either the old operations or the new ones. A snapshot source for
-    ``exporter.web.Exposition`` (``generation``, ``collect_at``) and a plain collector."""
+    ``exporter.web.Exposition`` (``generation``) and a plain collector."""
 
     def __init__(self, inner: CampaignCollector) -> None:
         self.inner = inner
@@ -48,19 +48,14 @@ class Campaigns(Collector):
         """Nothing: the families depend on the data."""
         return []
 
-    def generation(self) -> tuple[CampaignCollector, Generation]:
-        """The current collector and its generation (a new collector is a new generation)."""
-        inner = self.inner
-        return inner, inner.generation()
-
-    def collect_at(self, generation: tuple[CampaignCollector, Generation]) -> Iterator[Metric]:
-        """The families of ``generation``."""
-        inner, at = generation
-        return inner.collect_at(at)
+    def generation(self) -> Generation:
+        """The current collector's generation (it holds the collector's version and
+        schedules, so a reload that changes them is a new generation)."""
+        return self.inner.generation()
 
     def collect(self) -> Iterator[Metric]:
         """The families of the current generation."""
-        return self.collect_at(self.generation())
+        return self.generation().families()
 
 
 class Exporter:

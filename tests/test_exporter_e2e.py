@@ -307,3 +307,38 @@ def test_a_rotated_token_file_is_used_from_the_next_call(tmp_path: Path) -> None
             assert value(text, "wolkvox_campaigns", **OP) == 3
         assert {r.token for r in wolkvox.requests} == {old, new}
         assert old not in process.log_text and new not in process.log_text
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (a rendering child, here), from /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            status = Path(f"/proc/{child}/status")
+            if status.exists() and "\nState:\tZ" not in status.read_text():
+                found.append(int(child))
+    return found
+
+
+def test_a_large_snapshot_renders_in_a_child_and_sigterm_leaves_none_behind(
+    tmp_path: Path, sim: Simulator
+) -> None:
+    rows = [{**THREE[0], "campaign_id": str(i), "records": str(i)} for i in range(1500)]
+    sim.set_campaigns(rows)
+    config = write_config(tmp_path, sim.base_url, refresh_interval=0.5)
+    with ExporterProcess(["--config.file", str(config)], env={"TEST_WOLKVOX_TOKEN": TOKEN}) as exp:
+        text = exp.wait_for_metrics(lambda t: value(t, "wolkvox_campaigns", **OP) == 1500, 30)
+        assert len(series(text, "wolkvox_campaign_records", **OP)) == 1500
+        assert value(text, "wolkvox_campaign_records", campaign_id="1499", **OP) == 1499
+        rows[0] = {**rows[0], "records": "12345"}  # each refresh a new snapshot to render
+        sim.set_campaigns(rows)
+        pid = exp.process.pid
+        assert wait_until(lambda: bool(children_of(pid)), timeout=30, step=0.01)
+        (child,) = children_of(pid)
+        started = time.monotonic()
+        exp.signal(signal.SIGTERM)
+        assert exp.process.wait(5) == 0
+        assert time.monotonic() - started < 2.0
+        assert wait_until(lambda: not Path(f"/proc/{child}").exists() or "\nState:\tZ" in
+                          Path(f"/proc/{child}/status").read_text(), timeout=5)  # fmt: skip
+        assert "child process failed" not in exp.log_text

@@ -1,0 +1,140 @@
+"""A large generation is rendered in a child process: the same bytes, and a child that fails or
+is stopped never stops serving."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.metrics_core import Metric
+
+from exporter.collector import CampaignCollector
+from exporter.schedule import parse_windows
+from exporter.web import Exposition
+from exporter.wolkvox import parse_campaigns
+from tests.test_collector import BOGOTA, good_state
+from tests.test_exposition import Clock, Published, live_registry, text
+
+
+def collector() -> tuple[CampaignCollector, Published]:
+    """1,200 campaigns, with expected hours selected by an RE2 name pattern (all pickled)."""
+    rows = [{"campaign_id": str(i), "campaign_name": f"Cobranza {i}", "records": str(i)}
+            for i in range(1200)]  # fmt: skip
+    campaigns = parse_campaigns(rows, BOGOTA).campaigns
+    windows, problems = parse_windows(
+        [{"days": "daily", "hours": "00:00-24:00", "campaign_name": "^cobranza 1"}], "w"
+    )
+    assert problems == []
+    published = Published([good_state(campaigns=campaigns, max_data_age=0.0)])
+    source = CampaignCollector(
+        published, version="1.2.3", schedules={"bogota": (BOGOTA, windows)}, clock=Clock()
+    )
+    return source, published
+
+
+def bodies(exposition: Exposition) -> list[bytes]:
+    exposition.refresh()
+    return [
+        b"".join(exposition.body(openmetrics=om, gzipped=gz).chunks)
+        for om in (False, True)
+        for gz in (False, True)
+    ]
+
+
+@pytest.fixture
+def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """Every child process the renderer starts."""
+    started: list[subprocess.Popen[bytes]] = []
+    real = subprocess.Popen
+
+    def popen(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        child: subprocess.Popen[bytes] = real(*args, **kwargs)  # type: ignore[call-overload]
+        started.append(child)
+        return child
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    return started
+
+
+def test_a_child_renders_the_same_bytes_as_this_process(
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    source, _ = collector()
+    here = bodies(Exposition(source, live_registry()[0], child_at=None, live_ttl=60))
+    assert children == []
+    there = bodies(Exposition(source, live_registry()[0], child_at=1_000, live_ttl=60))
+    assert len(children) == 1 and children[0].returncode == 0
+    assert there == here
+    plain = text(Exposition(source, live_registry()[0], child_at=1_000).start().body(
+        openmetrics=False, gzipped=False))  # fmt: skip
+    assert plain.count("wolkvox_campaign_records{") == 1200
+    # selected by "^cobranza 1": campaigns 1, 10-19, 100-199 and 1000-1199
+    assert plain.count("wolkvox_campaign_expected_started{") == 311
+
+
+def test_small_generations_are_rendered_here(children: list[subprocess.Popen[bytes]]) -> None:
+    source = CampaignCollector(Published([good_state()]), version="1", clock=Clock())
+    exposition = Exposition(source, live_registry()[0]).start()
+    plain = text(exposition.body(openmetrics=False, gzipped=False))
+    exposition.stop()
+    assert 'wolkvox_campaign_records{campaign_id="10452"' in plain
+    assert children == []
+
+
+def test_a_child_that_cannot_start_is_logged_once_and_rendering_goes_on_here(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    source, published = collector()
+    expected = bodies(Exposition(source, live_registry()[0], child_at=None, live_ttl=60))
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    exposition = Exposition(source, live_registry()[0], child_at=1_000, live_ttl=60)
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        assert bodies(exposition) == expected
+        (state,) = published.states  # a new snapshot: rendered here, without a second warning
+        published.states = [dataclasses.replace(state, campaigns=state.campaigns[:-1])]
+        assert bodies(exposition)[0].count(b"wolkvox_campaign_records{") == 1199
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(
+        "Rendering /metrics in a child process failed (cannot start /nonexistent/python3: "
+    )
+    assert "rendering in this process from now on" in warnings[0]
+
+
+class Endless:
+    """A generation whose families never end (in the child): to stop a child mid-rendering."""
+
+    campaigns = 10_000
+
+    def families(self) -> Iterator[Metric]:
+        while True:
+            time.sleep(1)
+            yield from ()
+
+
+class EndlessSource:
+    def generation(self) -> Endless:
+        return Endless()
+
+
+def test_stop_kills_a_child_in_the_middle_of_a_rendering(
+    children: list[subprocess.Popen[bytes]],
+) -> None:
+    exposition = Exposition(EndlessSource(), live_registry()[0])
+    renderer = threading.Thread(target=exposition.refresh, daemon=True)
+    renderer.start()
+    deadline = time.monotonic() + 30
+    while not children and time.monotonic() < deadline:
+        time.sleep(0.01)  # the child is another process's doing: nothing to await here
+    assert children
+    exposition.stop()
+    assert children[0].wait(timeout=10) == -9
+    renderer.join(timeout=10)
+    assert not renderer.is_alive()
+    assert not exposition.is_current()  # nothing was swapped in

@@ -1,14 +1,14 @@
 """/metrics: the exporter's cached bytes against a static-bytes server and per-scrape rendering.
 
-Run by hand: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_serving.py [N ...]`` (default
-100 1000 10000 60000 campaigns). For each N it starts a simulated Wolkvox with N campaigns,
+Run by hand: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_serving.py [N ... | crowd]``
+(default 100 1000 10000 60000 campaigns; ``crowd``: only the 200-client runs). For each N it starts a simulated Wolkvox with N campaigns,
 the exporter on it, nginx serving the exporter's own bytes as static files (the limit; skipped
 when nginx is not installed) and ``prometheus_client.start_http_server`` rendering the same
 snapshot with the exporter's collector on every scrape (the design before issue 9). It prints,
 side by side from one run, with the servers taking turns (interleaved, repeated):
 /metrics p50/p99 with 1 and 10 clients (plain, gzip, OpenMetrics), CPU per scrape and RSS,
-and the ratios; then 200 concurrent clients at 2,000 (plain) and 10,000 (gzip) campaigns, idle
-and while snapshots swap. Goals (issue 9) are printed with each figure; it asserts nothing.
+and the ratios; then 200 concurrent clients at 2,000 (plain) and 10,000 (gzip) campaigns: idle,
+started at the moment of a swap, while snapshots swap back to back, and against nginx. Goals (issue 9) are printed with each figure; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -353,46 +353,61 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, da
 
 
 def crowd(n: int, fmt: str, directory: Path) -> None:
-    """200 clients at once, twice each: the exporter idle and while snapshots swap, nginx."""
+    """200 clients at once, once each per round: the exporter idle; a crowd started the moment
+    the exporter has a new answer from Wolkvox (so it runs through the parse, the rendering
+    and the swap); snapshots swapping back to back (a refresh every 0.5 s, faster than one
+    renders); and nginx."""
     generations = [json.loads(body_of(n))["data"], json.loads(body_of(n + 1))["data"][1:]]
     results: dict[str, list[float]] = {}
     with ExitStack() as stack:
-        sim = stack.enter_context(Simulator(tokens=[TOKEN], campaigns=generations[0],
-                                            evolve=False))  # fmt: skip
-        idle = stack.enter_context(exporter(directory, sim, "1h"))
-        swapping = stack.enter_context(exporter(directory, sim, "0.5"))
+        sims = [stack.enter_context(Simulator(tokens=[TOKEN], campaigns=generations[0],
+                                              evolve=False)) for _ in range(3)]  # fmt: skip
+        idle = stack.enter_context(exporter(directory, sims[0], "1h"))
+        at_swap = stack.enter_context(exporter(directory, sims[1], "4s"))
+        swapping = stack.enter_context(exporter(directory, sims[2], "0.5"))
         done = threading.Event()
 
         def swap() -> None:  # a new answer for every refresh: the exporter renders each one
             answered = 0
             while not done.is_set():
-                if sim.wait_for_requests(answered + 1, timeout=0.2):
+                if sims[2].wait_for_requests(answered + 1, timeout=0.2):
                     answered += 1
-                    sim.set_campaigns(generations[answered % 2])
+                    sims[2].set_campaigns(generations[answered % 2])
 
         mutator = threading.Thread(target=swap, daemon=True)
         mutator.start()
-        targets: list[tuple[str, int, str]] = [
-            ("exporter idle", _port(idle.url), "/metrics"),
-            ("exporter during swaps", _port(swapping.url), "/metrics"),
+
+        def at_next_swap() -> None:  # the next refresh brings a new answer: start then
+            answered = len(sims[1].requests)
+            sims[1].set_campaigns(generations[(answered + 1) % 2])
+            if not sims[1].wait_for_requests(answered + 1, timeout=30):
+                raise RuntimeError("the exporter stopped refreshing")
+
+        targets: list[tuple[str, int, str, Callable[[], None]]] = [
+            ("exporter idle", _port(idle.url), "/metrics", lambda: None),
+            ("exporter, a crowd at each swap", _port(at_swap.url), "/metrics", at_next_swap),
+            ("exporter, back-to-back swaps", _port(swapping.url), "/metrics", lambda: None),
         ]
         if _which("nginx"):
             static = stack.enter_context(nginx(directory, idle.url + "metrics"))
-            targets.append(("nginx", static.port, static.paths["plain"]))
-        for rep in range(2):
-            for name, port, path in targets[rep:] + targets[:rep]:
+            targets.append(("nginx", static.port, static.paths["plain"], lambda: None))
+        for rep in range(4):
+            for name, port, path, before in targets[rep:] + targets[:rep]:
+                before()
                 latencies = asyncio.run(_crowd(port, path, FORMATS[fmt], 200, 1))
                 results.setdefault(name, []).extend(latencies)
         done.set()
         mutator.join(2)
-    print(f"\n200 concurrent scrapes at {n:,} campaigns ({fmt}), 2 rounds, 10 s timeout:\n")
-    print("| | errors | p50 | p99 |\n| --- | --- | --- | --- |")
+    print(f"\n200 concurrent scrapes at {n:,} campaigns ({fmt}), 4 rounds, 10 s timeout:\n")
+    print("| | errors | p50 | p99 | p99 / idle |\n| --- | --- | --- | --- | --- |")
+    idle_p99 = percentile(results["exporter idle"], 0.99)
     for name, latencies in results.items():
         good = [t for t in latencies if t != float("inf")]
         errors = len(latencies) - len(good)
         p50 = f"{statistics.median(good) * 1000:.1f} ms" if good else "-"
-        p99 = f"{percentile(latencies, 0.99) * 1000:.1f} ms"
-        print(f"| {name} | {errors} of {len(latencies)} | {p50} | {p99} |")
+        p99 = percentile(latencies, 0.99)
+        print(f"| {name} | {errors} of {len(latencies)} | {p50} | {p99 * 1000:.1f} ms "
+              f"| {p99 / idle_p99:.2f} |")  # fmt: skip
 
 
 def _port(url: str) -> int:
@@ -400,8 +415,9 @@ def _port(url: str) -> int:
 
 
 def main(argv: list[str]) -> None:
-    """Measure each N given (default 100, 1,000, 10,000, 60,000), then the 200-client runs."""
-    sizes = [int(a) for a in argv] or [100, 1000, 10_000, 60_000]
+    """Measure each N given (default 100, 1,000, 10,000, 60,000), then the 200-client runs;
+    ``crowd`` alone: only the 200-client runs."""
+    sizes = [] if argv == ["crowd"] else [int(a) for a in argv] or [100, 1000, 10_000, 60_000]
     with tempfile.TemporaryDirectory() as scratch:
         for n in sizes:
             measure(n, Path(scratch))

@@ -1,14 +1,16 @@
 """/metrics: the exporter's cached bytes against a static-bytes server and per-scrape rendering.
 
 Run by hand: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_serving.py [N ... | crowd]``
-(default 100 1000 10000 60000 campaigns; ``crowd``: only the 200-client runs). For each N it starts a simulated Wolkvox with N campaigns,
-the exporter on it, nginx serving the exporter's own bytes as static files (the limit; skipped
-when nginx is not installed) and ``prometheus_client.start_http_server`` rendering the same
-snapshot with the exporter's collector on every scrape (the design before issue 9). It prints,
-side by side from one run, with the servers taking turns (interleaved, repeated):
-/metrics p50/p99 with 1 and 10 clients (plain, gzip, OpenMetrics), CPU per scrape and RSS,
-and the ratios; then 200 concurrent clients at 2,000 (plain) and 10,000 (gzip) campaigns: idle,
-started at the moment of a swap, while snapshots swap back to back, and against nginx. Goals (issue 9) are printed with each figure; it asserts nothing.
+(default 100 1000 10000 60000 campaigns; ``crowd``: only the 200-client runs). For each N it
+starts a simulated Wolkvox with N campaigns, the exporter on it, nginx serving the exporter's
+own bytes as static files (the limit; skipped when nginx is not installed) and
+``prometheus_client.start_http_server`` rendering the same snapshot with the exporter's
+collector on every scrape (the design before issue 9). It prints, side by side from one run,
+with the servers taking turns (interleaved, repeated): /metrics p50/p99 with 1 and 10 clients
+(plain, gzip, OpenMetrics), CPU per scrape and RSS, and the ratios; then 200 concurrent
+clients (in a process of their own) at 2,000 (plain) and 10,000 (gzip) campaigns: idle,
+started at the moment of a swap, while snapshots swap back to back, and against nginx. Goals
+(issue 9) are printed with each figure; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -316,40 +318,89 @@ def _row(title: str, times: dict[str, list[float]], names: list[str]) -> None:
     print(f"| {title} | {' | '.join(shown(times[n]) for n in names)} | {' | '.join(ratios)} |")
 
 
+class _Answer(asyncio.Protocol):
+    """One keep-alive connection that counts an answer's bytes as they come, without keeping
+    them: the client must cost far less than the servers it measures."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[None] | None = None
+        self._head = b""
+        self._left = -1
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def ask(self, data: bytes) -> asyncio.Future[None]:
+        assert self.transport is not None
+        self.done = asyncio.get_running_loop().create_future()
+        self._head, self._left = b"", -1
+        self.transport.write(data)
+        return self.done
+
+    def data_received(self, data: bytes) -> None:
+        if self._left < 0:
+            self._head += data
+            if b"\r\n\r\n" not in self._head:
+                return
+            head, _, rest = self._head.partition(b"\r\n\r\n")
+            if b" 200 " not in head.split(b"\r\n", 1)[0]:
+                self._finish(ValueError("not 200"))
+                return
+            self._left = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")[1:]
+                              if line.lower().startswith(b"content-length:"))  # fmt: skip
+            data = rest
+        self._left -= len(data)
+        if self._left <= 0:
+            self._finish(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(ConnectionError("closed"))
+
+    def _finish(self, error: Exception | None) -> None:
+        if self.done is not None and not self.done.done():
+            if error is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(error)
+
+
 async def _crowd(port: int, path: str, headers: bytes, clients: int, each: int) -> list[float]:
     """``clients`` connections at once, ``each`` requests on each; latencies, inf for errors."""
     data = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode() + headers + b"\r\n"
+    loop = asyncio.get_running_loop()
 
     async def one() -> list[float]:
         times = []
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            transport, answer = await loop.create_connection(_Answer, "127.0.0.1", port)
         except OSError:
             return [float("inf")] * each
         try:
             for _ in range(each):
                 started = time.perf_counter()
                 try:
-                    await asyncio.wait_for(_answer(reader, writer, data), 10)
+                    await asyncio.wait_for(answer.ask(data), 10)
                     times.append(time.perf_counter() - started)
-                except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+                except (OSError, TimeoutError, ValueError):
                     times.append(float("inf"))
         finally:
-            writer.close()
+            transport.close()
         return times
 
     results = await asyncio.gather(*(one() for _ in range(clients)))
     return [t for times in results for t in times]
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> None:
-    writer.write(data)
-    head = await reader.readuntil(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n", 1)[0]:
-        raise ValueError("not 200")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")[1:]
-                  if line.lower().startswith(b"content-length:"))  # fmt: skip
-    await reader.readexactly(length)
+def crowd_in_a_process(port: int, path: str, fmt: str, clients: int) -> list[float]:
+    """``_crowd`` in a process of its own, so that the simulators of this one (which answer
+    refreshes meanwhile) never share a GIL with the clients."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--client", str(port), path, fmt, str(clients)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": "."},
+    ).stdout  # fmt: skip
+    return [float(t) for t in json.loads(out)]
 
 
 def crowd(n: int, fmt: str, directory: Path) -> None:
@@ -394,7 +445,7 @@ def crowd(n: int, fmt: str, directory: Path) -> None:
         for rep in range(4):
             for name, port, path, before in targets[rep:] + targets[:rep]:
                 before()
-                latencies = asyncio.run(_crowd(port, path, FORMATS[fmt], 200, 1))
+                latencies = crowd_in_a_process(port, path, fmt, 200)
                 results.setdefault(name, []).extend(latencies)
         done.set()
         mutator.join(2)
@@ -426,4 +477,9 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--client"]:  # crowd_in_a_process
+        port, path, fmt, clients = sys.argv[2:6]
+        found = asyncio.run(_crowd(int(port), path, FORMATS[fmt], int(clients), 1))
+        print(json.dumps([t if t != float("inf") else "inf" for t in found]))
+    else:
+        main(sys.argv[1:])

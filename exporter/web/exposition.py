@@ -36,6 +36,9 @@ POLL = 0.1
 #: Campaigns from which a rendering is done in a child process. Below, it takes under 0.2 s
 #: here, and starting a child costs about 0.4 s of CPU.
 CHILD_AT = 1_000
+#: Bytes up to which an answer is joined into one chunk (gzip answers of 60,000 campaigns are
+#: about 2 MB; plain ones of 1,000 campaigns about 1 MB).
+JOIN_AT = 4 << 20
 
 log = logging.getLogger("exporter")
 
@@ -197,24 +200,21 @@ class Exposition:
             self.refresh()
 
     def body(self, *, openmetrics: bool, gzipped: bool) -> Body:
-        """The current answer in the text format or OpenMetrics, gzipped or not."""
+        """The current answer in the text format or OpenMetrics, gzipped or not. Its chunks
+        are reused for ``live_ttl`` seconds with the same snapshot rendering; an answer of up
+        to ``JOIN_AT`` bytes is one chunk (one write, where four small ones each cost a
+        packet), a larger one the cached parts as they are (no copy)."""
         rendering = self._rendering
-        part = rendering.parts[1 if openmetrics else 0]
-        tail = self._tail(rendering, openmetrics, gzipped)
-        if not gzipped:
-            return Body((part.data, *tail), gzipped=False)
-        return Body((GZIP_HEADER, part.deflated, *tail), gzipped=True)
-
-    def _tail(self, rendering: _Rendering, openmetrics: bool, gzipped: bool) -> tuple[bytes, ...]:
-        """The live part (and for gzip its deflate blocks and the trailer), reused for
-        ``live_ttl`` seconds with the same snapshot rendering."""
         key = (openmetrics, gzipped)
         with self._live_lock:
             now = self._monotonic()
             cached = self._live_cache.get(key)
             if cached and cached[1] is rendering and now - cached[0] < self._live_ttl:
-                return cached[2]
+                return Body(cached[2], gzipped=gzipped)
             part = rendering.parts[1 if openmetrics else 0]
             tail = live_tail(self._live, part, openmetrics=openmetrics, gzipped=gzipped)
-            self._live_cache[key] = (now, rendering, tail)
-            return tail
+            chunks = (GZIP_HEADER, part.deflated, *tail) if gzipped else (part.data, *tail)
+            if sum(map(len, chunks)) <= JOIN_AT:
+                chunks = (b"".join(chunks),)
+            self._live_cache[key] = (now, rendering, chunks)
+            return Body(chunks, gzipped=gzipped)

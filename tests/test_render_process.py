@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -138,3 +139,38 @@ def test_stop_kills_a_child_in_the_middle_of_a_rendering(
     renderer.join(timeout=10)
     assert not renderer.is_alive()
     assert not exposition.is_current()  # nothing was swapped in
+
+
+class FailsInAChild:
+    """A generation that renders here but raises in any other process."""
+
+    campaigns = 10_000
+
+    def __init__(self) -> None:
+        self.parent = os.getpid()
+
+    def families(self) -> Iterator[Metric]:
+        if os.getpid() != self.parent:
+            raise RuntimeError("no rendering in the child today")
+        source = CampaignCollector(Published([good_state()]), version="1", clock=Clock())
+        yield from source.collect()
+
+
+class FailsInAChildSource:
+    def generation(self) -> FailsInAChild:
+        return FailsInAChild()
+
+
+def test_a_child_that_fails_is_logged_with_its_reason_and_this_process_renders(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    exposition = Exposition(FailsInAChildSource(), live_registry()[0])
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        exposition.refresh()
+    plain = text(exposition.body(openmetrics=False, gzipped=False))
+    assert 'wolkvox_campaign_records{campaign_id="10452"' in plain
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(
+        "Rendering /metrics in a child process failed (exit 1: RuntimeError: no rendering in "
+        "the child today); rendering in this process from now on"
+    ), warning

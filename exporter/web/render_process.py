@@ -12,13 +12,13 @@ package's code, run by this user, talking over a pipe only the two of them hold.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from typing import IO, Protocol
@@ -54,28 +54,30 @@ def render_in_child(
     """
     data = pickle.dumps(generation, protocol=pickle.HIGHEST_PROTOCOL)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    with tempfile.TemporaryFile() as errors:
-        try:
-            child = subprocess.Popen(
-                [sys.executable, "-P", "-m", __name__],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-                env=env,
-            )
-        except OSError as error:
-            raise RenderError(f"cannot start {sys.executable}: {error}") from None
-        started(child)
-        timer = threading.Timer(TIMEOUT, child.kill)
-        timer.start()
-        try:
-            return _exchange(child, data)
-        except (OSError, ValueError, struct.error) as error:
-            child.kill()
-            child.wait()
-            raise RenderError(_why(child, errors, error)) from None
-        finally:
-            timer.cancel()
+    try:
+        # stderr is read after stdout: the child writes to it only when it fails, and ends.
+        child = subprocess.Popen(
+            [sys.executable, "-P", "-m", __name__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+    except OSError as error:
+        raise RenderError(f"cannot start {sys.executable}: {error}") from None
+    started(child)
+    timer = threading.Timer(TIMEOUT, child.kill)
+    timer.start()
+    try:
+        return _exchange(child, data)
+    except (OSError, ValueError, struct.error) as error:
+        child.kill()
+        raise RenderError(_why(child, error)) from None
+    finally:
+        timer.cancel()
+        if child.stderr is not None:
+            child.stderr.close()
+        child.wait()
 
 
 def _exchange(child: subprocess.Popen[bytes], data: bytes) -> tuple[Encoded, Encoded]:
@@ -97,10 +99,10 @@ def _read(stream: IO[bytes], size: int) -> bytes:
     return data
 
 
-def _why(child: subprocess.Popen[bytes], errors: IO[bytes], error: Exception) -> str:
-    errors.seek(0)
-    lines = errors.read().decode(errors="replace").strip().splitlines()
-    code = child.returncode
+def _why(child: subprocess.Popen[bytes], error: Exception) -> str:
+    assert child.stderr is not None
+    lines = child.stderr.read(1 << 16).decode(errors="replace").strip().splitlines()
+    code = child.wait()
     ended = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
     return f"{ended}: {lines[-1] if lines else error}"
 
@@ -108,7 +110,8 @@ def _why(child: subprocess.Popen[bytes], errors: IO[bytes], error: Exception) ->
 def main() -> None:
     """The child: a pickled generation on stdin, its two parts on stdout."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle
-    os.nice(_NICE)
+    with contextlib.suppress(OSError):  # best effort: a seccomp filter may refuse it
+        os.nice(_NICE)
     generation: Renderable = pickle.load(sys.stdin.buffer)  # noqa: S301 (the parent only)
     text, openmetrics = encode(generation.families())
     out = sys.stdout.buffer

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,12 @@ def measure(operations: int, campaigns: int, cap: int, folder: Path) -> tuple[in
 def memory_of(args: list[str]) -> tuple[int, int, int]:
     """(VmRSS, VmHWM, peak with child) in KiB of ``python -m exporter ARGS`` once ready and
     scraped once."""
+    # A state directory of its own: a shared one would remember the last run's call and skip
+    # this one's (Wolkvox's spacing holds across restarts), serving the old snapshot instead.
+    state = tempfile.mkdtemp(prefix="wolkvox-bench-state-")
     process = subprocess.Popen(
-        [sys.executable, "-m", "exporter", *args, "--web.listen-address", "127.0.0.1:0"],
+        [sys.executable, "-m", "exporter", *args, "--web.listen-address", "127.0.0.1:0",
+         "--state.directory", state],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     done = threading.Event()
@@ -93,6 +98,7 @@ def memory_of(args: list[str]) -> tuple[int, int, int]:
         done.set()
         process.terminate()
         process.wait(10)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def tree_rss(pid: int) -> int:

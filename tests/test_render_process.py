@@ -174,3 +174,29 @@ def test_a_child_that_fails_is_logged_with_its_reason_and_this_process_renders(
         "Rendering /metrics in a child process failed (exit 1: RuntimeError: no rendering in "
         "the child today); rendering in this process from now on"
     ), warning
+
+
+class Unpicklable(FailsInAChild):
+    """A generation holding a lock: it renders here and cannot go to a child."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+
+class UnpicklableSource:
+    def generation(self) -> Unpicklable:
+        return Unpicklable()
+
+
+def test_a_generation_that_does_not_pickle_is_rendered_here(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    exposition = Exposition(UnpicklableSource(), live_registry()[0])
+    with caplog.at_level(logging.WARNING, logger="exporter"):
+        assert exposition.refresh()
+    assert 'wolkvox_campaign_records{campaign_id="10452"' in text(
+        exposition.body(openmetrics=False, gzipped=False)
+    )
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "child process failed (the generation does not pickle: " in warning

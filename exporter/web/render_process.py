@@ -50,9 +50,13 @@ def render_in_child(
     """``encode(generation.families())``, computed in a child process.
 
     ``started`` is handed the child as soon as it runs (so a caller can kill it). Raises
-    ``RenderError`` when the child cannot start, fails, is killed or outlives ``TIMEOUT``.
+    ``RenderError`` when the generation does not pickle, or the child cannot start, fails, is
+    killed or outlives ``TIMEOUT``.
     """
-    data = pickle.dumps(generation, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        data = pickle.dumps(generation, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        raise RenderError(f"the generation does not pickle: {error}") from None
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
         # stderr is read after stdout: the child writes to it only when it fails, and ends.

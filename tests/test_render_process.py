@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client.metrics_core import Metric
@@ -18,6 +18,7 @@ from prometheus_client.metrics_core import Metric
 from exporter.collector import CampaignCollector
 from exporter.schedule import parse_windows
 from exporter.web import Exposition
+from exporter.web.exposition import Generation
 from exporter.wolkvox import parse_campaigns
 from tests.test_collector import BOGOTA, good_state
 from tests.test_exposition import Clock, Published, live_registry, text
@@ -48,6 +49,13 @@ def bodies(exposition: Exposition) -> list[bytes]:
     ]
 
 
+class Source:
+    """A snapshot source whose every generation is a new ``make()``."""
+
+    def __init__(self, make: Callable[[], Generation]) -> None:
+        self.generation = make
+
+
 @pytest.fixture
 def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
     """Every child process the renderer starts."""
@@ -72,8 +80,9 @@ def test_a_child_renders_the_same_bytes_as_this_process(
     there = bodies(Exposition(source, live_registry()[0], child_at=1_000, live_ttl=60))
     assert len(children) == 1 and children[0].returncode == 0
     assert there == here
-    plain = text(Exposition(source, live_registry()[0], child_at=1_000).start().body(
-        openmetrics=False, gzipped=False))  # fmt: skip
+    started = Exposition(source, live_registry()[0], child_at=1_000).start()
+    plain = text(started.body(openmetrics=False, gzipped=False))
+    started.stop()
     assert plain.count("wolkvox_campaign_records{") == 1200
     # selected by "^cobranza 1": campaigns 1, 10-19, 100-199 and 1000-1199
     assert plain.count("wolkvox_campaign_expected_started{") == 311
@@ -119,15 +128,10 @@ class Endless:
             yield from ()
 
 
-class EndlessSource:
-    def generation(self) -> Endless:
-        return Endless()
-
-
 def test_stop_kills_a_child_in_the_middle_of_a_rendering(
     children: list[subprocess.Popen[bytes]],
 ) -> None:
-    exposition = Exposition(EndlessSource(), live_registry()[0])
+    exposition = Exposition(Source(Endless), live_registry()[0])
     renderer = threading.Thread(target=exposition.refresh, daemon=True)
     renderer.start()
     deadline = time.monotonic() + 30
@@ -156,15 +160,10 @@ class FailsInAChild:
         yield from source.collect()
 
 
-class FailsInAChildSource:
-    def generation(self) -> FailsInAChild:
-        return FailsInAChild()
-
-
 def test_a_child_that_fails_is_logged_with_its_reason_and_this_process_renders(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    exposition = Exposition(FailsInAChildSource(), live_registry()[0])
+    exposition = Exposition(Source(FailsInAChild), live_registry()[0])
     with caplog.at_level(logging.WARNING, logger="exporter"):
         exposition.refresh()
     plain = text(exposition.body(openmetrics=False, gzipped=False))
@@ -184,15 +183,10 @@ class Unpicklable(FailsInAChild):
         self.lock = threading.Lock()
 
 
-class UnpicklableSource:
-    def generation(self) -> Unpicklable:
-        return Unpicklable()
-
-
 def test_a_generation_that_does_not_pickle_is_rendered_here(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    exposition = Exposition(UnpicklableSource(), live_registry()[0])
+    exposition = Exposition(Source(Unpicklable), live_registry()[0])
     with caplog.at_level(logging.WARNING, logger="exporter"):
         assert exposition.refresh()
     assert 'wolkvox_campaign_records{campaign_id="10452"' in text(

@@ -309,15 +309,18 @@ def test_a_rotated_token_file_is_used_from_the_next_call(tmp_path: Path) -> None
         assert old not in process.log_text and new not in process.log_text
 
 
+def running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (it has exited, unreaped)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
 def children_of(pid: int) -> list[int]:
-    """The live child processes of ``pid`` (a rendering child, here), from /proc."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            status = Path(f"/proc/{child}/status")
-            if status.exists() and "\nState:\tZ" not in status.read_text():
-                found.append(int(child))
-    return found
+    """The running child processes of ``pid`` (a rendering child, here), from /proc."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(c) for t in tasks for c in (t / "children").read_text().split() if running(int(c))]
 
 
 def test_a_large_snapshot_renders_in_a_child_and_sigterm_leaves_none_behind(
@@ -339,6 +342,5 @@ def test_a_large_snapshot_renders_in_a_child_and_sigterm_leaves_none_behind(
         exp.signal(signal.SIGTERM)
         assert exp.process.wait(5) == 0
         assert time.monotonic() - started < 2.0
-        assert wait_until(lambda: not Path(f"/proc/{child}").exists() or "\nState:\tZ" in
-                          Path(f"/proc/{child}/status").read_text(), timeout=5)  # fmt: skip
+        assert wait_until(lambda: not running(child), timeout=5)
         assert "child process failed" not in exp.log_text

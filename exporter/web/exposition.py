@@ -21,15 +21,14 @@ import logging
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import CollectorRegistry
 
 from exporter.web.encoding import EMPTY, GZIP_HEADER, Encoded, encode, live_tail
-from exporter.web.render_process import RenderError, render_in_child
+from exporter.web.render_process import Renderable, RenderError, render_in_child
 
 #: Seconds between the renderer's looks at the snapshot's generation (a few comparisons).
 POLL = 0.1
@@ -43,16 +42,14 @@ JOIN_AT = 4 << 20
 log = logging.getLogger("exporter")
 
 
-class Generation(Protocol):
-    """One generation of a snapshot source: equal to another while they would render alike.
-    It must pickle (with its data) when it may be rendered in a child process."""
+class Generation(Renderable, Protocol):
+    """One generation of a snapshot source: equal to another while they would render alike;
+    ``families()`` renders it. It must pickle (with its data) when it may be rendered in a
+    child process."""
 
     @property
     def campaigns(self) -> int:
         """How many campaigns its rendering holds (decides where it is rendered)."""
-
-    def families(self) -> Iterable[Metric]:
-        """Fresh families of this generation."""
 
 
 class SnapshotSource(Protocol):

@@ -210,7 +210,7 @@ class Exposition:
                 return Body(cached[2], gzipped=gzipped)
             part = rendering.parts[1 if openmetrics else 0]
             tail = live_tail(self._live, part, openmetrics=openmetrics, gzipped=gzipped)
-            chunks = (GZIP_HEADER, part.deflated, *tail) if gzipped else (part.data, *tail)
+            chunks = (GZIP_HEADER, part.deflated, *tail) if gzipped else (*part.chunks, *tail)
             if sum(map(len, chunks)) <= JOIN_AT:
                 chunks = (b"".join(chunks),)
             self._live_cache[key] = (now, rendering, chunks)

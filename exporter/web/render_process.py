@@ -5,7 +5,9 @@ that thread would share the GIL with the event loop and slow every scrape during
 ``render_in_child`` pickles the generation (its ``families()`` must be importable: a
 module-level class and its data), starts ``python -m exporter.web.render_process`` with the
 same interpreter and import path, at a lower CPU priority (nice 10: serving wins the CPU), and
-reads back the two ``Encoded`` parts. A child lives for one rendering and exits, so nothing of
+reads back the two ``Encoded`` parts: a short JSON layout (the size of each chunk, which chunks
+OpenMetrics shares with the text format, the deflate sizes and CRCs), then the bytes, each
+chunk read straight into its own ``bytes``. A child lives for one rendering and exits, so nothing of
 it stays in memory at rest. The child's output is trusted as this process's own: it is this
 package's code, run by this user, talking over a pipe only the two of them hold.
 """
@@ -13,6 +15,7 @@ package's code, run by this user, talking over a pipe only the two of them hold.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pickle
 import signal
@@ -29,7 +32,7 @@ from exporter.web.encoding import Encoded, encode
 
 #: Seconds a child may take before it is killed (60,000 campaigns take about 10 s).
 TIMEOUT = 600.0
-_HEADER = struct.Struct("<QQQQII")  # lengths of data and deflated of each part, their CRCs
+_LAYOUT_SIZE = struct.Struct("<I")  # bytes of the JSON layout that follows
 _NICE = 10
 
 
@@ -74,7 +77,7 @@ def render_in_child(
     timer.start()
     try:
         return _exchange(child, data)
-    except (OSError, ValueError, struct.error) as error:
+    except (OSError, ValueError, LookupError, TypeError, struct.error) as error:
         child.kill()
         raise RenderError(_why(child, error)) from None
     finally:
@@ -89,11 +92,25 @@ def _exchange(child: subprocess.Popen[bytes], data: bytes) -> tuple[Encoded, Enc
     with child.stdin:
         child.stdin.write(data)
     with child.stdout:
-        sizes = _HEADER.unpack(_read(child.stdout, _HEADER.size))
-        chunks = [_read(child.stdout, size) for size in sizes[:4]]
+        (size,) = _LAYOUT_SIZE.unpack(_read(child.stdout, _LAYOUT_SIZE.size))
+        layout = json.loads(_read(child.stdout, size))
+        text = tuple(_read(child.stdout, n) for n in _sizes(layout["text"], 0))
+        # a negative entry -(i + 1) is the text format's chunk i, shared
+        openmetrics = tuple(
+            text[-n - 1] if n < 0 else _read(child.stdout, n)
+            for n in _sizes(layout["openmetrics"], -len(text))
+        )
+        deflated = [_read(child.stdout, n) for n in _sizes(layout["deflated"], 0)]
+        crcs = _sizes(layout["crc"], 0)
     if child.wait() != 0:
         raise ValueError("no clean exit")
-    return Encoded(chunks[0], chunks[1], sizes[4]), Encoded(chunks[2], chunks[3], sizes[5])
+    return Encoded(text, deflated[0], crcs[0]), Encoded(openmetrics, deflated[1], crcs[1])
+
+
+def _sizes(value: object, least: int) -> list[int]:
+    if not isinstance(value, list) or not all(type(n) is int and n >= least for n in value):
+        raise ValueError("a bad layout")
+    return value
 
 
 def _read(stream: IO[bytes], size: int) -> bytes:
@@ -118,18 +135,21 @@ def main() -> None:
         os.nice(_NICE)
     generation: Renderable = pickle.load(sys.stdin.buffer)  # noqa: S301 (the parent only)
     text, openmetrics = encode(generation.families())
+    index = {id(chunk): i for i, chunk in enumerate(text.chunks)}
+    own = [chunk for chunk in openmetrics.chunks if id(chunk) not in index]
+    layout = {
+        "text": [len(chunk) for chunk in text.chunks],
+        "openmetrics": [
+            -index[id(chunk)] - 1 if id(chunk) in index else len(chunk)
+            for chunk in openmetrics.chunks
+        ],
+        "deflated": [len(text.deflated), len(openmetrics.deflated)],
+        "crc": [text.crc, openmetrics.crc],
+    }
+    head = json.dumps(layout).encode()
     out = sys.stdout.buffer
-    out.write(
-        _HEADER.pack(
-            len(text.data),
-            len(text.deflated),
-            len(openmetrics.data),
-            len(openmetrics.deflated),
-            text.crc,
-            openmetrics.crc,
-        )
-    )
-    for chunk in (text.data, text.deflated, openmetrics.data, openmetrics.deflated):
+    out.write(_LAYOUT_SIZE.pack(len(head)) + head)
+    for chunk in (*text.chunks, *own, text.deflated, openmetrics.deflated):
         out.write(chunk)
     out.flush()
 

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from prometheus_client import generate_latest
 
-from exporter import __version__, demo, logs, reload
+from exporter import __version__, demo, logs, memory, reload
 from exporter.config import Config, environ_warnings, load_configuration
 from exporter.errors import ConfigError
 from exporter.service import Exporter, refresh_if_allowed
@@ -294,5 +294,6 @@ def _serve(
 
 
 def run() -> None:
-    """Entry point of the ``wolkvox-exporter`` script."""
+    """Entry point of the ``wolkvox-exporter`` script (and of ``python -m exporter``)."""
+    memory.return_large_blocks()  # a process-wide setting: here, not in main()
     sys.exit(main())

@@ -18,6 +18,7 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "root": frozenset(),
     "errors": frozenset(),  # the exception tree and the words of problem lines: a leaf
     "logs": frozenset(),
+    "memory": frozenset(),  # the C heap's mmap threshold, set once by the entry point
     "healthcheck": frozenset(),  # runs inside the container's HEALTHCHECK, alone
     "simulator": frozenset(),  # an independent oracle of the API: nothing of the exporter
     "patterns": frozenset(),  # RE2 name patterns, for config's filters and schedule's windows
@@ -45,7 +46,7 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "reload": frozenset({"config", "errors", "service", "web"}),
     "cli": frozenset(
         {"root", "errors", "logs", "config", "wolkvox", "schedule", "snapshot", "refresher"}
-        | {"collector", "web", "simulator", "demo", "state", "service", "reload"}
+        | {"collector", "web", "simulator", "demo", "state", "service", "reload", "memory"}
     ),
     "__main__": frozenset({"cli"}),
 }

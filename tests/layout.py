@@ -34,7 +34,9 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     # the exporter's own families (quota, next call, state file, reloads): snapshots in.
     "lifecycle_metrics": frozenset({"snapshot"}),
     # web reads its own configuration file with config's YAML reader; nothing of Wolkvox.
-    "web": frozenset({"errors", "config"}),
+    "web": frozenset({"errors", "config", "rendering"}),
+    # rendering turns families into bytes, here or in a child that must not load aiohttp.
+    "rendering": frozenset(),
     # demo wires the simulator to a configuration of its operations, for --demo only.
     "demo": frozenset({"config", "simulator"}),
     # service wires the refreshers, the gate, the store and the collector of one configuration.

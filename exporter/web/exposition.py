@@ -5,9 +5,9 @@ caller hands two sources: a *snapshot* (``SnapshotSource``: a ``generation()`` t
 equal while its output would not change, and renders with ``families()``) and a *live*
 registry (process, platform and GC metrics, whose values move all the time but are few). The
 snapshot is rendered once per generation by a background thread, in the text format and in
-OpenMetrics, each also deflated once (``encoding``); a generation of ``child_at`` campaigns or
-more is rendered in a child process (``render_process``), so the event loop never shares the
-GIL with a long rendering. The live part is rendered at most once per ``live_ttl`` seconds
+OpenMetrics, each also deflated once (``exporter.rendering``); a generation of ``child_at``
+campaigns or more is rendered in a child process, so the event loop never shares the GIL with
+a long rendering. The live part is rendered at most once per ``live_ttl`` seconds
 (its values barely move within a second). A scrape joins the two: the snapshot's bytes as they
 are, and for gzip one gzip stream made of the snapshot's deflate blocks, then the live part's.
 
@@ -27,8 +27,8 @@ from typing import Protocol
 
 from prometheus_client.registry import CollectorRegistry
 
-from exporter.web.encoding import EMPTY, GZIP_HEADER, Encoded, encode, live_tail
-from exporter.web.render_process import Renderable, RenderError, render_in_child
+from exporter.rendering import EMPTY, GZIP_HEADER, Encoded, encode, live_tail
+from exporter.rendering.process import Renderable, RenderError, render_in_child
 
 #: Seconds between the renderer's looks at the snapshot's generation (a few comparisons).
 POLL = 0.1

@@ -3,7 +3,7 @@
 Encoding 10,000 campaigns takes about 2 s of CPU (60,000: about 10 s); in the serving process
 that thread would share the GIL with the event loop and slow every scrape during a swap. So
 ``render_in_child`` pickles the generation (its ``families()`` must be importable: a
-module-level class and its data), starts ``python -m exporter.web.render_process`` with the
+module-level class and its data), starts ``python -m exporter.rendering.process`` with the
 same interpreter and import path, at a lower CPU priority (nice 10: serving wins the CPU), and
 reads back the two ``Encoded`` parts: a short JSON layout (the size of each chunk, which chunks
 OpenMetrics shares with the text format, the deflate sizes and CRCs), then the bytes, each
@@ -28,7 +28,7 @@ from typing import IO, Protocol
 
 from prometheus_client.metrics_core import Metric
 
-from exporter.web.encoding import Encoded, encode
+from exporter.rendering.encoding import Encoded, encode
 
 #: Seconds a child may take before it is killed (60,000 campaigns take about 10 s).
 TIMEOUT = 600.0

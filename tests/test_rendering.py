@@ -18,11 +18,11 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
 from exporter.collector import CampaignCollector
+from exporter.rendering.encoding import encode
+from exporter.rendering.process import render_in_child
 from exporter.schedule import parse_windows
 from exporter.web import Exposition
-from exporter.web.encoding import encode
 from exporter.web.exposition import Generation
-from exporter.web.render_process import render_in_child
 from exporter.wolkvox import parse_campaigns
 from tests.test_collector import BOGOTA, good_state
 from tests.test_exposition import Clock, Published, live_registry, text

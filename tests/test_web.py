@@ -204,6 +204,31 @@ def test_head_answers_carry_no_body_so_the_next_answer_is_framed(server: WebServ
     assert b"Content-Length: 0\r\n" not in raw.split(b"\r\n\r\n")[0]  # HEAD says the GET's size
 
 
+def test_a_large_answer_is_whole_on_get_and_absent_on_head(probes: Probes) -> None:
+    """Past ONE_WRITE_AT an answer is written in slices after its head: the same framing."""
+    registry = CollectorRegistry()
+    gauge = Gauge("wolkvox_test_value", "A test gauge.", ["campaign_id"], registry=registry)
+    for i in range(3000):  # about 150 KB
+        gauge.labels(str(i)).set(i)
+    site = Site("Wolkvox exporter", "9.9.9", "/metrics", registry, lambda: [], lambda: True,
+                lambda: True)  # fmt: skip
+    running = serve(create_app(site), "127.0.0.1:0")
+    try:
+        raw = exchange(
+            running,
+            b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    finally:
+        running.stop()
+    (_, head), (_, body), healthz = answers(raw, heads=1)
+    assert head == b"" and len(body) > 100_000 and healthz == (200, b"ok\n")
+    assert body.count(b"wolkvox_test_value{") == 3000
+    length = int(raw.split(b"Content-Length: ", 1)[1].split(b"\r\n", 1)[0])
+    assert length == len(body)  # HEAD says the GET's size
+
+
 def test_a_chunked_body_is_never_parsed_as_a_second_request(server: WebServer) -> None:
     smuggled = b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"
     chunk = b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled)

@@ -30,6 +30,8 @@ from exporter.web.wsgi import WsgiApp, call_wsgi
 MAX_BODY_BYTES = 64 * 1024
 #: Bytes written at a time, so a client that reads slowly holds one slice in memory, not all.
 WRITE_SLICE = 1 << 20
+#: Bytes up to which an answer goes out with its head in one write.
+ONE_WRITE_AT = 64 * 1024
 #: Threads for the caller's WSGI routes.
 ROUTE_THREADS = 4
 #: Pairs of Accept and Accept-Encoding values whose negotiation is remembered.
@@ -166,9 +168,9 @@ class App:
         fields = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
         if body.gzipped:
             fields["Content-Encoding"] = "gzip"
-        if len(body.chunks) == 1:
-            # aiohttp sends the head and a whole body in one write (one packet and one
-            # wake-up of the client, where a head of its own cost as much as a 360 KB body)
+        if len(body.chunks) == 1 and body.length <= ONE_WRITE_AT:
+            # aiohttp sends the head and such a body in one write: one packet and one wake-up
+            # of the client (it joins them: a copy that would outweigh it for a large body)
             return self._finish(request, web.Response(body=body.chunks[0], headers=fields))
         response = web.StreamResponse(headers=fields)
         response.content_length = body.length

@@ -108,6 +108,19 @@ def test_last_use_is_read_in_the_operations_zone() -> None:
         parse_last_use("2025-03-14T09:42:17", BOGOTA)
 
 
+def test_last_use_reads_every_date_as_before_and_refuses_impossible_ones() -> None:
+    assert parse_last_use("2025-03-14 09:42:17", BOGOTA) == 1741963337.0  # 14:42:17 UTC
+    fullwidth = "２０２５-０３-１４ ０９:４２:１７"  # refused, by strptime before too
+    for impossible in (
+        fullwidth,
+        "2025-02-30 09:42:17",
+        "2025-03-14 24:00:00",
+        "2025-03-14 09:42:60",
+    ):
+        with pytest.raises(ValueError):
+            parse_last_use(impossible, BOGOTA)
+
+
 def test_a_huge_bad_value_is_shortened_in_the_problem() -> None:
     parsed = parse_campaigns([{"campaign_id": "1", "records": "9" * 10_000 + "x"}], BOGOTA)
     assert len(str(parsed.problems[0])) < 100

@@ -30,8 +30,11 @@ from exporter.web.wsgi import WsgiApp, call_wsgi
 MAX_BODY_BYTES = 64 * 1024
 #: Bytes written at a time, so a client that reads slowly holds one slice in memory, not all.
 WRITE_SLICE = 1 << 20
-#: Bytes up to which an answer goes out with its head in one write.
-ONE_WRITE_AT = 64 * 1024
+#: Bytes up to which an answer goes out with its head in one write (aiohttp joins them: a copy).
+#: Measured with a bare asyncio server and 10 keep-alive clients, paired rounds, one joined
+#: write against two: p50 0.77x for a 363 KB body (gzip, 10,000 campaigns), 0.94x for 900 KB,
+#: 1.29x for 3.5 MB.
+ONE_WRITE_AT = 1 << 20
 #: Threads for the caller's WSGI routes.
 ROUTE_THREADS = 4
 #: Pairs of Accept and Accept-Encoding values whose negotiation is remembered.
@@ -169,8 +172,8 @@ class App:
         if body.gzipped:
             fields["Content-Encoding"] = "gzip"
         if len(body.chunks) == 1 and body.length <= ONE_WRITE_AT:
-            # aiohttp sends the head and such a body in one write: one packet and one wake-up
-            # of the client (it joins them: a copy that would outweigh it for a large body)
+            # aiohttp sends the head and such a body in one write: one send and one wake-up of
+            # the client, worth the copy of joining them up to about a megabyte
             return self._finish(request, web.Response(body=body.chunks[0], headers=fields))
         response = web.StreamResponse(headers=fields)
         response.content_length = body.length

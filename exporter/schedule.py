@@ -13,8 +13,7 @@ windows (YAML, per operation or as the default for all)::
 A window whose end is before its start crosses midnight and belongs to the day it starts:
 ``fri 22:00-06:00`` covers Friday 22:00 to Saturday 06:00. Times are wall-clock times in the
 operation's zone, so a window keeps its local hours through daylight-saving changes.
-``campaign_name`` is RE2 (no backtracking: a pattern like ``(a+)+$`` cannot stall a rendering,
-where Python's ``re`` takes seconds on a 25-character name).
+``campaign_name`` is an RE2 pattern (``exporter.patterns`` says why).
 
 Everything here is pure: no clock, no I/O; only the package's problem-line words.
 """

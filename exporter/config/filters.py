@@ -9,10 +9,8 @@
       exclude_names: ["prueba|test"]
 
 A campaign is kept when no include rule is given or it matches one, and it matches no exclude
-rule. Filtering runs once per refresh, before ``max_campaigns``. Name patterns use RE2, an engine
-without backtracking: its time grows with the name, never exponentially with the pattern, so a
-pattern like ``(a+)+$`` cannot stall the refresher (Python's ``re`` takes seconds on a
-25-character name). RE2 has no backreferences or lookarounds; such a pattern is a config error.
+rule. Filtering runs once per refresh, before ``max_campaigns``. Name patterns are RE2
+(``exporter.patterns`` says why); one RE2 refuses is a config error.
 """
 
 from __future__ import annotations

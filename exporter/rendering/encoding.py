@@ -12,9 +12,10 @@ per scrape. prometheus_client does every rendering.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,40 +67,27 @@ def encode(families: Iterable[Metric]) -> tuple[Encoded, Encoded]:
     samples are compared apart (an info or a stateset differs only in its ``# TYPE``): runs
     of them that are alike in both formats are joined into one shared chunk, the others into
     one chunk per format."""
-    chunks: tuple[list[bytes], list[bytes]] = ([], [])
-    run: tuple[list[bytes], list[bytes]] = ([], [])
-    alike_run = [True]  # whether the pieces in ``run`` are alike in both formats
     compressors = tuple(zlib.compressobj(_LEVEL, zlib.DEFLATED, -15) for _ in range(2))
     deflated: tuple[list[bytes], list[bytes]] = ([], [])
     crcs = [0, 0]
 
-    def close_run() -> None:
-        joined = [b"".join(run[0]), b"".join(run[1])]
-        if alike_run[0]:
-            joined[1] = joined[0]
-        for i, chunk in enumerate(joined):
+    def pieces() -> Iterator[tuple[bytes, bytes]]:
+        """(text format, OpenMetrics) of each family's comment lines, then of its samples."""
+        for family in families:
+            one = _One(family)
+            pair = (generate_latest(one), _openmetrics(one))
+            for i, data in enumerate(pair):
+                deflated[i].append(compressors[i].compress(data))
+                crcs[i] = zlib.crc32(data, crcs[i])
+            yield from zip(*map(_split, pair), strict=True)
+
+    chunks: tuple[list[bytes], list[bytes]] = ([], [])
+    for alike, run in itertools.groupby(pieces(), key=lambda pair: pair[0] == pair[1]):
+        texts, openmetrics = zip(*run, strict=True)
+        text = b"".join(texts)
+        for i, chunk in enumerate((text, text if alike else b"".join(openmetrics))):
             if chunk:
                 chunks[i].append(chunk)
-            run[i].clear()
-
-    def add(text: bytes, openmetrics: bytes) -> None:
-        alike = text == openmetrics
-        if alike != alike_run[0] and (run[0] or run[1]):
-            close_run()
-        alike_run[0] = alike
-        run[0].append(text)
-        run[1].append(openmetrics)
-
-    for family in families:
-        one = _One(family)
-        pair = (generate_latest(one), _openmetrics(one))
-        for i, data in enumerate(pair):
-            deflated[i].append(compressors[i].compress(data))
-            crcs[i] = zlib.crc32(data, crcs[i])
-        (text_head, text_samples), (om_head, om_samples) = map(_split, pair)
-        add(text_head, om_head)
-        add(text_samples, om_samples)
-    close_run()
     parts = []
     for i, compressor in enumerate(compressors):
         deflated[i].append(compressor.flush(zlib.Z_SYNC_FLUSH))

@@ -241,9 +241,8 @@ def _state_from(name: str, raw: Any) -> OperationState:
     result = raw.get("last_result")
     dropped = raw.get("campaigns_dropped", 0)
     filtered = raw.get("campaigns_filtered", 0)
-    if not (result is None or isinstance(result, str)) or not isinstance(dropped, int):
-        raise ValueError("bad snapshot result")
-    if not isinstance(filtered, int):
+    counts_ok = isinstance(dropped, int) and isinstance(filtered, int)
+    if not (result is None or isinstance(result, str)) or not counts_ok:
         raise ValueError("bad snapshot result")
     return OperationState(
         operation=name,

@@ -199,8 +199,8 @@ class Exposition:
     def body(self, *, openmetrics: bool, gzipped: bool) -> Body:
         """The current answer in the text format or OpenMetrics, gzipped or not. Its chunks
         are reused for ``live_ttl`` seconds with the same snapshot rendering; an answer of up
-        to ``JOIN_AT`` bytes is one chunk (one write, where four small ones each cost a
-        packet), a larger one the cached parts as they are (no copy)."""
+        to ``JOIN_AT`` bytes is one chunk (no small writes that each cost a packet), a larger
+        one the cached parts as they are (no copy)."""
         rendering = self._rendering
         key = (openmetrics, gzipped)
         with self._live_lock:

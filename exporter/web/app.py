@@ -63,6 +63,13 @@ class Site:
     exposition: Exposition | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Negotiated:
+    openmetrics: bool
+    gzipped: bool
+    fields: Mapping[str, str]  # Content-Type, Vary and, for gzip, Content-Encoding
+
+
 class App:
     """The app ``create_app`` returns; ``serve`` runs it. ``close()`` ends its thread pools."""
 
@@ -78,7 +85,7 @@ class App:
         self._headers = tuple(headers)
         self._routes = dict(routes)
         self._exposition = site.exposition or Exposition(None, site.registry, live_ttl=0)
-        self._negotiated: dict[tuple[str, str], tuple[str, bool, bool]] = {}
+        self._negotiated: dict[tuple[str, str], _Negotiated] = {}
         self._bcrypt = ThreadPoolExecutor(1, thread_name_prefix="bcrypt")
         self._wsgi = ThreadPoolExecutor(ROUTE_THREADS, thread_name_prefix="route")
 
@@ -140,8 +147,8 @@ class App:
             return _text(200 if ok else 503, "ready\n" if ok else "waiting for the first refresh\n")
         return _text(404, "not found\n")
 
-    def _negotiate(self, accept: str, accept_encoding: str) -> tuple[str, bool, bool]:
-        """(Content-Type, OpenMetrics?, gzip?) for these request headers; prometheus_client
+    def _negotiate(self, accept: str, accept_encoding: str) -> _Negotiated:
+        """The format and the answer's headers for these request headers; prometheus_client
         chooses the format. Remembered per pair of values: a scraper sends the same ones each
         time, and the parsing was a few percent of a gzip scrape's cost."""
         key = (accept, accept_encoding)
@@ -149,7 +156,11 @@ class App:
         if found is None:
             _, content_type = choose_encoder(accept)
             openmetrics = content_type.startswith("application/openmetrics-text")
-            found = (content_type, openmetrics, accepts_gzip(accept_encoding))
+            gzipped = accepts_gzip(accept_encoding)
+            fields = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+            if gzipped:
+                fields["Content-Encoding"] = "gzip"
+            found = _Negotiated(openmetrics, gzipped, fields)
             if len(self._negotiated) >= NEGOTIATIONS_KEPT:
                 self._negotiated.clear()  # odd clients sending ever new values
             self._negotiated[key] = found
@@ -164,13 +175,9 @@ class App:
 
     async def _metrics(self, request: web.BaseRequest) -> web.StreamResponse:
         headers = request.headers
-        content_type, openmetrics, gzipped = self._negotiate(
-            headers.get("Accept", ""), headers.get("Accept-Encoding", "")
-        )
-        body = self._exposition.body(openmetrics=openmetrics, gzipped=gzipped)
-        fields = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
-        if body.gzipped:
-            fields["Content-Encoding"] = "gzip"
+        chosen = self._negotiate(headers.get("Accept", ""), headers.get("Accept-Encoding", ""))
+        body = self._exposition.body(openmetrics=chosen.openmetrics, gzipped=chosen.gzipped)
+        fields = chosen.fields  # aiohttp copies them into the response's own headers
         if len(body.chunks) == 1 and body.length <= ONE_WRITE_AT:
             # aiohttp sends the head and such a body in one write: one send and one wake-up of
             # the client, worth the copy of joining them up to about a megabyte

@@ -61,15 +61,17 @@ class SnapshotSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """One answer of /metrics: its chunks, in order, and their total length in bytes."""
+    """One answer of /metrics: its chunks, in order, and their total length in bytes
+    (Content-Length). ``Body.of`` makes one from the chunks."""
 
     chunks: tuple[bytes, ...]
     gzipped: bool
+    length: int
 
-    @property
-    def length(self) -> int:
-        """Content-Length."""
-        return sum(map(len, self.chunks))
+    @classmethod
+    def of(cls, chunks: tuple[bytes, ...], *, gzipped: bool) -> Body:
+        """The body of ``chunks``, its length summed once."""
+        return cls(chunks, gzipped, sum(map(len, chunks)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class Exposition:
         self._child_at = child_at
         self._child: subprocess.Popen[bytes] | None = None
         self._rendering = _Rendering(object(), EMPTY)
-        self._live_cache: dict[tuple[bool, bool], tuple[float, _Rendering, tuple[bytes, ...]]] = {}
+        self._live_cache: dict[tuple[bool, bool], tuple[float, _Rendering, Body]] = {}
         self._live_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,21 +199,22 @@ class Exposition:
             self.refresh()
 
     def body(self, *, openmetrics: bool, gzipped: bool) -> Body:
-        """The current answer in the text format or OpenMetrics, gzipped or not. Its chunks
-        are reused for ``live_ttl`` seconds with the same snapshot rendering; an answer of up
-        to ``JOIN_AT`` bytes is one chunk (no small writes that each cost a packet), a larger
-        one the cached parts as they are (no copy)."""
+        """The current answer in the text format or OpenMetrics, gzipped or not. The same
+        ``Body`` is returned for ``live_ttl`` seconds with the same snapshot rendering; an
+        answer of up to ``JOIN_AT`` bytes is one chunk (no small writes that each cost a
+        packet), a larger one the cached parts as they are (no copy)."""
         rendering = self._rendering
         key = (openmetrics, gzipped)
         with self._live_lock:
             now = self._monotonic()
             cached = self._live_cache.get(key)
             if cached and cached[1] is rendering and now - cached[0] < self._live_ttl:
-                return Body(cached[2], gzipped=gzipped)
+                return cached[2]  # the same object: a scrape allocates nothing here
             part = rendering.parts[1 if openmetrics else 0]
             tail = live_tail(self._live, part, openmetrics=openmetrics, gzipped=gzipped)
             chunks = (GZIP_HEADER, part.deflated, *tail) if gzipped else (*part.chunks, *tail)
-            if sum(map(len, chunks)) <= JOIN_AT:
-                chunks = (b"".join(chunks),)
-            self._live_cache[key] = (now, rendering, chunks)
-            return Body(chunks, gzipped=gzipped)
+            body = Body.of(chunks, gzipped=gzipped)
+            if body.length <= JOIN_AT:
+                body = Body((b"".join(chunks),), gzipped, body.length)
+            self._live_cache[key] = (now, rendering, body)
+            return body

@@ -348,7 +348,8 @@ def test_out_of_file_descriptors_pauses_accepting_and_logs_once_a_second(
                 answer_timeout=1.0,
                 max_head_bytes=1024,
             )
-            with contextlib.suppress(TimeoutError):
+            # A client waits in the backlog: the socket stays readable while accepts fail.
+            with socket.create_connection(sock.getsockname()), contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(listener.serve(), seconds)
 
     with caplog.at_level(logging.WARNING, logger="exporter.web"):

@@ -3,7 +3,8 @@
 Run by hand: ``PYTHONPATH=. .venv/bin/python benchmarks/bench_serving.py [N ... | crowd]``
 (default 100 1000 10000 60000 campaigns; ``crowd``: only the 200-client runs). For each N it
 starts a simulated Wolkvox with N campaigns, the exporter on it, nginx serving the exporter's
-own bytes as static files (the limit; skipped when nginx is not installed) and
+own bytes as static files (the limit; skipped when nginx is not installed), aiohttp alone
+serving the same bytes from a minimal handler (the floor of the exporter's web library) and
 ``prometheus_client.start_http_server`` rendering the same snapshot with the exporter's
 collector on every scrape (the design before issue 9). It prints, side by side from one run,
 with the servers taking turns (interleaved, repeated): /metrics p50/p99 with 1 and 10 clients
@@ -68,6 +69,29 @@ registry.register(CampaignCollector(lambda: [state], version="bench"))
 start_http_server(port, addr="127.0.0.1", registry=registry)
 print("ready", flush=True)
 threading.Event().wait()
+"""
+AIOHTTP_PEER = """
+import asyncio, sys
+from pathlib import Path
+from aiohttp import web
+root, port = Path(sys.argv[1]), int(sys.argv[2])
+text = "text/plain; version=0.0.4; charset=utf-8"
+om = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+answers = {  # path -> (body, headers)
+    "/metrics": ((root / "metrics").read_bytes(), {"Content-Type": text}),
+    "/metrics.gz": ((root / "metrics.gz").read_bytes(),
+                    {"Content-Type": text, "Content-Encoding": "gzip"}),
+    "/om": ((root / "om").read_bytes(), {"Content-Type": om}),
+}
+async def handle(request):
+    body, headers = answers[request.path]
+    return web.Response(body=body, headers=headers)
+async def main():
+    server = web.Server(handle, access_log=None)
+    await asyncio.get_running_loop().create_server(server, "127.0.0.1", port)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
 """
 NGINX = """daemon off; master_process off; worker_processes 1; pid {root}/nginx.pid;
 error_log {root}/error.log; events {{ worker_connections 1024; }}
@@ -226,6 +250,7 @@ def servers_for(n: int, directory: Path) -> Iterator[list[Server]]:
                         process.process.pid, metrics)]  # fmt: skip
         if _which("nginx"):
             found.append(stack.enter_context(nginx(directory, process.url + "metrics")))
+        found.append(stack.enter_context(aiohttp_peer(directory, process.url + "metrics")))
         found.append(stack.enter_context(render_peer(n)))
         yield found
 
@@ -238,13 +263,19 @@ def _which(name: str) -> str | None:
     return None
 
 
-@contextmanager
-def nginx(directory: Path, url: str) -> Iterator[Server]:
-    root = directory / "nginx"
+def exposition_files(directory: Path, url: str) -> Path:
+    """The exporter's answers as files (metrics, om and their .gz) in ``directory``/static."""
+    root = directory / "static"
     root.mkdir(exist_ok=True)
     for fmt, name in (("plain", "metrics"), ("openmetrics", "om")):
         (root / name).write_bytes(fetch(url, FORMATS[fmt]))
         (root / f"{name}.gz").write_bytes(fetch(url, FORMATS["gzip"] + FORMATS[fmt]))
+    return root
+
+
+@contextmanager
+def nginx(directory: Path, url: str) -> Iterator[Server]:
+    root = exposition_files(directory, url)
     port = free_port()
     (root / "nginx.conf").write_text(NGINX.format(root=root, port=port))
     binary = _which("nginx")
@@ -255,6 +286,23 @@ def nginx(directory: Path, url: str) -> Iterator[Server]:
         wait_until(lambda: _listening(port), timeout=10)
         yield Server("nginx", port, process.pid,
                      {"plain": "/metrics", "gzip": "/metrics", "openmetrics": "/om"})  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(5)
+
+
+@contextmanager
+def aiohttp_peer(directory: Path, url: str) -> Iterator[Server]:
+    """aiohttp alone serving the same bytes from a minimal handler: no connection cap, no
+    deadlines, no negotiation. The floor of the exporter's web library (issue 9)."""
+    root = exposition_files(directory, url)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-c", AIOHTTP_PEER, str(root), str(port)],
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        paths = {"plain": "/metrics", "gzip": "/metrics.gz", "openmetrics": "/om"}
+        yield Server("aiohttp", port, process.pid, paths)
     finally:
         process.terminate()
         process.wait(5)

@@ -120,8 +120,7 @@ class Listener:
         self._guards: set[Guard] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._open = 0
-        self._paused = False  # accepting stopped: out of file descriptors
-        self._resume: asyncio.TimerHandle | None = None
+        self._resume: asyncio.TimerHandle | None = None  # set while accepting is paused
         self._throttled = Throttled()
 
     @property
@@ -144,9 +143,9 @@ class Listener:
         try:
             await loop.create_future()  # until cancelled
         finally:
-            self._paused = False
             if self._resume is not None:
                 self._resume.cancel()
+                self._resume = None
             loop.remove_reader(fd)
 
     def _accept_waiting(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -176,15 +175,12 @@ class Listener:
             "open files limit, or lower --web.max-connections)"
         )
         loop.remove_reader(self._sock.fileno())
-        self._paused = True
         self._resume = loop.call_later(1.0, self._unpause, loop)
 
     def _unpause(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._paused:
-            self._paused = False
-            if self._resume is not None:
-                self._resume.cancel()
-                self._resume = None
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
             loop.add_reader(self._sock.fileno(), self._accept_waiting, loop)
 
     def abort_all(self) -> None:

@@ -248,9 +248,10 @@ def servers_for(n: int, directory: Path) -> Iterator[list[Server]]:
         metrics = {fmt: "/metrics" for fmt in FORMATS}
         found = [Server("exporter", int(process.url.rsplit(":", 1)[1].strip("/")),
                         process.process.pid, metrics)]  # fmt: skip
+        files = exposition_files(directory, process.url + "metrics")  # one copy for both peers
         if _which("nginx"):
-            found.append(stack.enter_context(nginx(directory, process.url + "metrics")))
-        found.append(stack.enter_context(aiohttp_peer(directory, process.url + "metrics")))
+            found.append(stack.enter_context(nginx(files)))
+        found.append(stack.enter_context(aiohttp_peer(files)))
         found.append(stack.enter_context(render_peer(n)))
         yield found
 
@@ -274,8 +275,8 @@ def exposition_files(directory: Path, url: str) -> Path:
 
 
 @contextmanager
-def nginx(directory: Path, url: str) -> Iterator[Server]:
-    root = exposition_files(directory, url)
+def nginx(root: Path) -> Iterator[Server]:
+    """nginx serving the files of ``exposition_files`` from ``root``."""
     port = free_port()
     (root / "nginx.conf").write_text(NGINX.format(root=root, port=port))
     binary = _which("nginx")
@@ -292,10 +293,10 @@ def nginx(directory: Path, url: str) -> Iterator[Server]:
 
 
 @contextmanager
-def aiohttp_peer(directory: Path, url: str) -> Iterator[Server]:
+def aiohttp_peer(root: Path) -> Iterator[Server]:
     """aiohttp alone serving the same bytes from a minimal handler: no connection cap, no
-    deadlines, no negotiation. The floor of the exporter's web library (issue 9)."""
-    root = exposition_files(directory, url)
+    deadlines, no negotiation, from the files of ``exposition_files`` in ``root``. The floor
+    of the exporter's web library (issue 9)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-c", AIOHTTP_PEER, str(root), str(port)],
                                stdout=subprocess.PIPE, text=True)  # fmt: skip
@@ -502,7 +503,7 @@ def crowd(n: int, fmt: str, directory: Path) -> None:
             ("exporter, back-to-back swaps", _port(swapping.url), "/metrics", lambda: None),
         ]
         if _which("nginx"):
-            static = stack.enter_context(nginx(directory, idle.url + "metrics"))
+            static = stack.enter_context(nginx(exposition_files(directory, idle.url + "metrics")))
             targets.append(("nginx", static.port, static.paths["plain"], lambda: None))
         for rep in range(ROUNDS):
             for name, port, path, before in targets[rep:] + targets[:rep]:

@@ -24,7 +24,7 @@ from prometheus_client import generate_latest
 from exporter import __version__, demo, logs, memory, reload
 from exporter.config import Config, environ_warnings, load_configuration
 from exporter.errors import ConfigError
-from exporter.service import Exporter, refresh_if_allowed
+from exporter.service import Exporter, refresh_if_allowed, shows_every_operation
 from exporter.state import StateError, StateStore, choose_location, open_state
 from exporter.web import (
     MAX_CONNECTIONS,
@@ -233,11 +233,7 @@ def _serve(
         registry=exposition.live,
         status=exporter.status_rows,
         healthy=lambda: all(r.alive for r in exporter.refreshers),
-        # every operation serves a snapshot (kept from before a restart, or fresh), or has
-        # ended its first attempt
-        ready=exposition.ready_once(
-            lambda: all(s.last_result is not None or s.campaigns for s in exporter.states())
-        ),
+        ready=exposition.ready_once(shows_every_operation),
         exposition=exposition,
     )
     try:

@@ -58,6 +58,12 @@ class Campaigns(Collector):
         return self.generation().families()
 
 
+def shows_every_operation(served: object) -> bool:
+    """``/ready``'s condition on the served ``Generation`` (False for anything else): every
+    operation ``has_answer``."""
+    return isinstance(served, Generation) and all(s.has_answer for s in served.states)
+
+
 class Exporter:
     """The operations of one ``Config``: their refreshers, ``campaigns`` (rendered once per
     snapshot) and ``registry`` (the live metrics: process, state file, reloads).

@@ -57,6 +57,12 @@ class OperationState:
         """True when the last refresh succeeded."""
         return self.last_result == "ok"
 
+    @property
+    def has_answer(self) -> bool:
+        """True when there are campaigns to show (kept from before a restart, or fresh) or
+        the first attempt has ended, success or not."""
+        return self.last_result is not None or bool(self.campaigns)
+
     def data_is_fresh(self, now: float) -> bool:
         """True when the campaigns may be served at ``now`` (``max_data_age`` 0: always)."""
         if self.last_success is None:

@@ -11,6 +11,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 
 from exporter.collector import CampaignCollector
 from exporter.schedule import ExpectedWindow, parse_windows
+from exporter.service import shows_every_operation
 from exporter.snapshot import OperationState
 from exporter.web import Body, Exposition
 from exporter.wolkvox import parse_campaigns
@@ -169,31 +170,33 @@ def test_the_renderer_thread_picks_up_a_new_snapshot() -> None:
         exposition.stop()
 
 
-def test_ready_waits_for_a_rendering_that_shows_the_condition() -> None:
+def test_ready_waits_for_a_rendering_that_shows_every_operation() -> None:
     published = Published([OperationState("bogota", 300.0)])
     exposition = Exposition(
         CampaignCollector(published, version="1", clock=Clock()), live_registry()[0]
     )
+    ready = exposition.ready_once(shows_every_operation)
+    assert not ready()  # nothing rendered yet
     exposition.refresh()
-    refreshed = [False]
-    ready = exposition.ready_once(lambda: refreshed[0])
-    assert not ready()
+    assert not ready()  # rendered, before the first attempt ended
     published.states = [good_state()]
-    refreshed[0] = True
     assert not ready()  # the first refresh ended, but /metrics does not show it yet
     exposition.refresh()
     assert ready()
-    published.states = [good_state(last_attempt=NOW)]  # a later snapshot not yet rendered
+    published.states = [good_state(), OperationState("added", 300.0)]  # a reload added one
+    exposition.refresh()
     assert ready()  # ready stays ready
 
 
-def test_ready_comes_even_while_snapshots_change_faster_than_they_render() -> None:
+def test_ready_follows_the_served_rendering_while_newer_snapshots_wait() -> None:
+    # A client that scraped what made the exporter ready, then asks, is told ready, even
+    # when a newer snapshot came meanwhile and is not rendered yet.
     published = Published([good_state()])
     exposition = Exposition(
         CampaignCollector(published, version="1", clock=Clock()), live_registry()[0]
     )
-    ready = exposition.ready_once(lambda: True)
-    assert not ready()  # nothing rendered since the condition held
+    ready = exposition.ready_once(shows_every_operation)
     exposition.refresh()
-    published.states = [good_state(last_attempt=NOW)]  # changed again before anyone asked
+    published.states = [good_state(last_attempt=NOW)]
+    assert not exposition.is_current()
     assert ready()

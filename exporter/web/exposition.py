@@ -76,7 +76,7 @@ class Body:
 
 @dataclass(frozen=True, slots=True)
 class _Rendering:
-    generation: object
+    generation: Generation | None  # None: nothing rendered yet
     parts: tuple[Encoded, Encoded]  # text format, OpenMetrics (without its "# EOF")
 
 
@@ -106,12 +106,11 @@ class Exposition:
         self._monotonic = monotonic
         self._child_at = child_at
         self._child: subprocess.Popen[bytes] | None = None
-        self._rendering = _Rendering(object(), EMPTY)
+        self._rendering = _Rendering(None, EMPTY)
         self._live_cache: dict[tuple[bool, bool], tuple[float, _Rendering, Body]] = {}
         self._live_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._started = self._finished = 0  # renderings begun and ended
 
     @property
     def live(self) -> CollectorRegistry:
@@ -122,18 +121,16 @@ class Exposition:
         """True when the served rendering is of the snapshot's current generation."""
         return self._snapshot is None or self._snapshot.generation() == self._rendering.generation
 
-    def ready_once(self, condition: Callable[[], bool]) -> Callable[[], bool]:
-        """A probe for /ready: true, for good, once ``condition()`` holds and the served
-        rendering is current (a client that sees ready and scrapes sees what made it so)."""
+    def ready_once(self, condition: Callable[[Generation], bool]) -> Callable[[], bool]:
+        """A probe for /ready: true, for good, once ``condition`` holds for the generation
+        whose rendering is served. So a client that sees ready and scrapes sees what made it
+        so, and one that scrapes it and then asks is told ready."""
         ready = threading.Event()
-        seen: list[int] = []  # renderings started when condition() was first seen to hold
 
         def probe() -> bool:
-            if not ready.is_set() and condition():
-                seen[:] = seen or [self._started]
-                # Current, or a rendering begun since has ended (under snapshots that keep
-                # changing, the rendering is never quite current).
-                if self.is_current() or self._finished > seen[0]:
+            if not ready.is_set():
+                served = self._rendering.generation
+                if served is not None and condition(served):
                     ready.set()
             return ready.is_set()
 
@@ -147,12 +144,10 @@ class Exposition:
         generation = self._snapshot.generation()
         if generation == self._rendering.generation:
             return False
-        self._started += 1
         parts = self._render(generation)
         if parts is None:
             return False  # stopped in the middle
         self._rendering = _Rendering(generation, parts)  # one swap: old or new
-        self._finished = self._started
         return True
 
     def _render(self, generation: Generation) -> tuple[Encoded, Encoded] | None:
